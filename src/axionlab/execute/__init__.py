@@ -44,7 +44,7 @@ class ProcessPoolExecutor:
     """Run items in ``workers`` processes (spawned, so CUDA and torch threads start clean)."""
 
     def __init__(self, workers: int | None = None, threads_per_worker: int = 1) -> None:
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 1:
             raise ConfigError(f"executor.workers must be >= 1, got {self.workers}")
         self.threads_per_worker = threads_per_worker

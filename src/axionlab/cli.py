@@ -1,0 +1,94 @@
+"""Command line: ``axionlab run | check | ls | report``. Thin over :mod:`axionlab.protocols`.
+
+User mistakes print one ``error:`` line on stderr and exit 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from axionlab.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="axionlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for all errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", help="YAML config, e.g. configs/exp01/quick.yaml")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V",
+                       help="override a config value (repeatable), e.g. --set train.lr=0.05")
+
+    run = sub.add_parser("run", help="run a protocol; prints the run directory last")
+    config_args(run)
+    run.add_argument("--runs-dir", default="runs", help="root of the run store (default: runs)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+
+    check = sub.add_parser("check", help="validate a config and print it resolved")
+    config_args(check)
+
+    ls = sub.add_parser("ls", help="list runs and their status")
+    ls.add_argument("--runs-dir", default="runs")
+    ls.add_argument("--rebuild", action="store_true", help="rebuild the index from the manifests")
+
+    report = sub.add_parser("report", help="rebuild a run's report from its stored results")
+    report.add_argument("run_dir")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from axionlab.config import dump_yaml
+    from axionlab.protocols.base import execute, load_config, rebuild_report
+
+    if args.command == "check":
+        print(dump_yaml(load_config(args.config, args.overrides)), end="")
+    elif args.command == "run":
+        config = load_config(args.config, args.overrides)
+        run = execute(config, runs_dir=args.runs_dir, resume=args.resume)
+        report = run.path / "report" / "report.html"
+        if report.is_file():
+            print(f"report: {report}")
+        print(run.path)
+    elif args.command == "ls":
+        _list_runs(Path(args.runs_dir), args.rebuild)
+    elif args.command == "report":
+        print(rebuild_report(args.run_dir))
+    return 0
+
+
+def _list_runs(root: Path, rebuild: bool) -> None:
+    from axionlab.runs import RunIndex, rebuild_index
+
+    if not root.is_dir():
+        raise UserError(f"runs directory {root} does not exist; pass --runs-dir or start a run")
+    index = rebuild_index(root) if rebuild else RunIndex(root)
+    rows = index.runs()
+    if not rows:
+        print(f"no runs under {root}")
+        return
+    print(f"{'status':<9} {'protocol':<10} {'units':>5} {'phases':>6}  run")
+    for row in rows:
+        print(f"{row['status']:<9} {row['protocol']:<10} {row['units']:>5} "
+              f"{row['phases_complete'] or 0:>6}  {row['run_dir']}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

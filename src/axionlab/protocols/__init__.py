@@ -1,0 +1,12 @@
+"""Research protocols; importing this package registers every protocol in ``PROTOCOLS``."""
+
+from axionlab.protocols.base import (
+    PROTOCOLS,
+    Protocol,
+    Unit,
+    execute,
+    load_config,
+    rebuild_report,
+)
+
+__all__ = ["PROTOCOLS", "Protocol", "Unit", "execute", "load_config", "rebuild_report"]

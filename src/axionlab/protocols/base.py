@@ -1,0 +1,173 @@
+"""What a protocol is, and the runner that drives any protocol from a config to a report.
+
+A protocol is thin orchestration over the library: it *plans* independent units from a config,
+*runs* each unit as a sequence of cached phases (through :meth:`Run.phase`), *analyses* the stored
+phase outputs into tables and statistics, and *reports* them. The runner owns everything around
+that: the run directory, seeding, the executor, resume, the index and the tracker. A protocol
+never knows which executor runs its units.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from axionlab.config import RunConfig, apply_overrides, dump_yaml, read_yaml, validate
+from axionlab.errors import ConfigError, UserError
+from axionlab.execute import make_executor
+from axionlab.registry import Registry
+from axionlab.repro import seed_everything
+from axionlab.runs.store import Run
+from axionlab.track import make_tracker
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent piece of a run (e.g. EXP-01: architecture × dataset × seed)."""
+
+    id: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Protocol(ABC):
+    """A research programme: plan units, run their phases, analyse, report."""
+
+    name: ClassVar[str]
+    VERSION: ClassVar[str]
+    """Bumped whenever the same config would give different numbers (keys every phase)."""
+    Config: ClassVar[type[RunConfig]]
+
+    def check_inputs(self, config: RunConfig) -> None:  # noqa: B027 - optional hook
+        """Fail early, before a run directory exists, on missing data directories etc."""
+
+    @abstractmethod
+    def plan(self, config: RunConfig) -> list[Unit]:
+        """The independent units of a run, in a stable order."""
+
+    @abstractmethod
+    def run_unit(self, run: Run, config: RunConfig, unit: Unit) -> None:
+        """Compute (or reuse) every phase of one unit."""
+
+    @abstractmethod
+    def analyse(self, run: Run, config: RunConfig) -> dict[str, float]:
+        """Turn stored phase outputs into tables; return headline metrics for the tracker."""
+
+    @abstractmethod
+    def report(self, run: Run, config: RunConfig) -> Path:
+        """Build the report from stored results alone; return the main report file."""
+
+
+PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config, apply ``--set`` overrides and validate it against its protocol."""
+    import axionlab.protocols  # noqa: F401 - registers the protocols
+
+    data = apply_overrides(read_yaml(path), overrides or [])
+    return config_from_data(data, source=str(path))
+
+
+def config_from_data(data: Mapping[str, Any], source: str = "config") -> RunConfig:
+    import axionlab.protocols  # noqa: F401 - registers the protocols
+
+    name = data.get("protocol")
+    if not isinstance(name, str):
+        raise ConfigError(f"missing required key 'protocol' in {source}; one of: "
+                          f"{', '.join(PROTOCOLS.names())}")
+    protocol = PROTOCOLS.get(name)
+    return validate(protocol.Config, data, source=source)
+
+
+def _prepare(config: RunConfig) -> None:
+    seed_everything(config.seed, deterministic=config.deterministic)
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+
+
+def _run_unit_job(job: tuple[str, str, Unit]) -> str:
+    """Executor job (module-level so process pools can pickle it)."""
+    run_dir, source, unit = job
+    run = Run(run_dir)
+    config = config_from_data(run.config_data(), source=source)
+    _prepare(config)
+    PROTOCOLS.get(config.protocol)().run_unit(run, config, unit)
+    return unit.id
+
+
+def execute(config: RunConfig, *, runs_dir: str | Path = "runs",
+            resume: str | Path | None = None) -> Run:
+    """Run (or resume) a protocol end to end and return its run directory."""
+    protocol = PROTOCOLS.get(config.protocol)()
+    protocol.check_inputs(config)
+    config_yaml = dump_yaml(config)
+    if resume is not None:
+        run = Run.open(resume)
+        stored = config_from_data(run.config_data(), source=str(run.path / "config.yaml"))
+        if stored.config_hash() != config.config_hash():
+            raise UserError(f"--resume {run.path}: the config differs from the run's "
+                            "config.yaml; resume with the same config and overrides, or start a "
+                            "new run")
+        run.clean_scratch()
+        run.set_status("running")
+    else:
+        run = Run.create(runs_dir, protocol.name, protocol.VERSION, config_yaml,
+                         config.config_hash())
+    _prepare(config)
+    units = protocol.plan(config)
+    executor = make_executor(config.executor.kind, **_executor_options(config))
+    try:
+        executor.map(_run_unit_job, [(str(run.path), "config.yaml", unit) for unit in units])
+        metrics = protocol.analyse(run, config)
+        report = protocol.report(run, config)
+    except BaseException:
+        run.set_status("failed")
+        raise
+    run.set_status("complete")
+    mirror_to_tracker(run, config, metrics, report)
+    return run
+
+
+def _executor_options(config: RunConfig) -> dict[str, Any]:
+    if config.executor.kind == "process":
+        return {"workers": config.executor.workers,
+                "threads_per_worker": config.executor.threads_per_worker}
+    return {}
+
+
+def mirror_to_tracker(run: Run, config: RunConfig, metrics: Mapping[str, float],
+                      report: Path) -> None:
+    """Copy params, headline metrics and report files to the configured tracker."""
+    tracker = make_tracker(config.tracker, run.path, config.name or run.path.name)
+    try:
+        tracker.log_params(config.model_dump(mode="json"))
+        tracker.set_tags({"protocol": config.protocol, "run_dir": str(run.path)})
+        tracker.log_metrics(metrics)
+        for path in sorted(report.parent.glob("*")):
+            if path.is_file():
+                tracker.log_artifact(path)
+    finally:
+        tracker.close()
+
+
+def rebuild_report(run_dir: str | Path) -> Path:
+    """Re-analyse a run from its stored results and rebuild its report."""
+    run = Run.open(run_dir)
+    config = config_from_data(run.config_data(), source=str(run.path / "config.yaml"))
+    protocol = PROTOCOLS.get(config.protocol)()
+    protocol.analyse(run, config)
+    return protocol.report(run, config)
+
+
+def require_phase(run: Run, unit: str, phase: str) -> Path:
+    """Directory of a complete phase, or a clear error telling the user to resume the run."""
+    record = run.completed(unit, phase)
+    if record is None:
+        raise UserError(f"{run.path}: phase '{phase}' of unit '{unit}' is not complete; finish "
+                        f"the run with 'axionlab run CONFIG --resume {run.path}'")
+    return record.path

@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+from axionlab.errors import ConfigError, UnknownNameError
+from axionlab.execute import InProcessExecutor, ProcessPoolExecutor, make_executor
+
+
+def square_and_pid(x: int) -> tuple[int, int]:
+    return x * x, os.getpid()
+
+
+def test_in_process_preserves_order():
+    assert InProcessExecutor().map(lambda x: x + 1, [3, 1, 2]) == [4, 2, 3]
+
+
+def test_process_pool_matches_in_process_and_uses_workers():
+    results = ProcessPoolExecutor(workers=2).map(square_and_pid, range(6))
+    assert [r[0] for r in results] == [x * x for x in range(6)]
+    assert os.getpid() not in {r[1] for r in results}
+
+
+def test_factory_errors():
+    assert isinstance(make_executor("inprocess"), InProcessExecutor)
+    with pytest.raises(UnknownNameError, match="Did you mean 'process'"):
+        make_executor("proces")
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        ProcessPoolExecutor(workers=0)
