@@ -1,0 +1,136 @@
+"""A report of one run as Markdown and HTML with PNG figures, built only from stored results.
+
+Each protocol assembles a :class:`Document` from its tables and figures; :meth:`Document.write`
+puts ``report.md``, ``report.html`` and ``figures/*.png`` in the run's ``report/`` directory. Every
+figure and table carries the stored file it was made from, so a number in the report can be
+traced back to raw results and the config that produced them.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axionlab.runs.io import write_text
+
+
+@dataclass(frozen=True)
+class _Block:
+    kind: str
+    text: str = ""
+    rows: Sequence[Mapping[str, Any]] = ()
+    columns: Sequence[str] = ()
+    source: str = ""
+
+
+@dataclass
+class Document:
+    """An ordered list of headings, paragraphs, tables and figures."""
+
+    title: str
+    blocks: list[_Block] = field(default_factory=list)
+
+    def heading(self, text: str) -> None:
+        self.blocks.append(_Block("heading", text))
+
+    def paragraph(self, text: str) -> None:
+        self.blocks.append(_Block("paragraph", text))
+
+    def bullets(self, items: Sequence[str]) -> None:
+        self.blocks.append(_Block("bullets", rows=[{"text": item} for item in items]))
+
+    def table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+              source: str = "") -> None:
+        """A table of ``rows`` restricted to ``columns``; ``source`` names the stored file."""
+        self.blocks.append(_Block("table", rows=list(rows), columns=list(columns), source=source))
+
+    def figure(self, path: Path, caption: str, source: str = "") -> None:
+        """A figure already saved under the report's ``figures/`` directory."""
+        self.blocks.append(_Block("figure", text=caption, columns=[f"figures/{path.name}"],
+                                  source=source))
+
+    def write(self, report_dir: Path) -> Path:
+        """Write ``report.md`` and ``report.html``; return the HTML path."""
+        write_text(report_dir / "report.md", self.markdown())
+        return write_text(report_dir / "report.html", self.html())
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}", ""]
+        for block in self.blocks:
+            if block.kind == "heading":
+                out += [f"## {block.text}", ""]
+            elif block.kind == "paragraph":
+                out += [block.text, ""]
+            elif block.kind == "bullets":
+                out += [f"- {row['text']}" for row in block.rows] + [""]
+            elif block.kind == "table":
+                cols = list(block.columns)
+                out.append("| " + " | ".join(cols) + " |")
+                out.append("|" + "---|" * len(cols))
+                out += ["| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |"
+                        for row in block.rows]
+                out += [f"*Source: `{block.source}`*" if block.source else "", ""]
+            elif block.kind == "figure":
+                out += [f"![{block.text}]({block.columns[0]})", "",
+                        f"*{block.text}*" + (f" Source: `{block.source}`" if block.source else ""),
+                        ""]
+        return "\n".join(out)
+
+    def html(self) -> str:
+        esc = html.escape
+        body = [f"<h1>{esc(self.title)}</h1>"]
+        for block in self.blocks:
+            if block.kind == "heading":
+                body.append(f"<h2>{esc(block.text)}</h2>")
+            elif block.kind == "paragraph":
+                body.append(f"<p>{esc(block.text)}</p>")
+            elif block.kind == "bullets":
+                items = "".join(f"<li>{esc(row['text'])}</li>" for row in block.rows)
+                body.append(f"<ul>{items}</ul>")
+            elif block.kind == "table":
+                head = "".join(f"<th>{esc(c)}</th>" for c in block.columns)
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{esc(fmt(row.get(c, '')))}</td>" for c in block.columns)
+                    + "</tr>" for row in block.rows)
+                source = f"<caption>Source: <code>{esc(block.source)}</code></caption>" \
+                    if block.source else ""
+                body.append(f"<table>{source}<thead><tr>{head}</tr></thead>"
+                            f"<tbody>{rows}</tbody></table>")
+            elif block.kind == "figure":
+                note = f" Source: <code>{esc(block.source)}</code>" if block.source else ""
+                body.append(f'<figure><img src="{esc(block.columns[0])}" alt="{esc(block.text)}">'
+                            f"<figcaption>{esc(block.text)}{note}</figcaption></figure>")
+        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+                 "table{border-collapse:collapse;font-size:12px;margin:1em 0}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+                 "caption{caption-side:bottom;font-size:11px;color:#555}"
+                 "img{max-width:100%}figcaption{font-size:12px;color:#333}")
+        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(self.title)}"
+                f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def fmt(value: Any) -> str:
+    """Format a table cell: floats to 4 significant digits, tiny/huge ones in scientific form."""
+    if isinstance(value, str):
+        if value.strip().lstrip("-").isdigit() or not _is_float(value):
+            return value
+        value = float(value)
+    if isinstance(value, float) and not isinstance(value, bool):
+        if math.isnan(value):
+            return "nan"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,34 @@
+import numpy as np
+
+from axionlab.report import Document, fmt
+from axionlab.report import figures
+
+
+def test_fmt():
+    assert fmt(0.123456) == "0.1235" and fmt(1.5e-6) == "1.5e-06" and fmt("12") == "12"
+    assert fmt("0.5") == "0.5" and fmt(float("nan")) == "nan" and fmt("ewc") == "ewc"
+    assert fmt(3) == "3" and fmt(True) == "True"
+
+
+def test_document_writes_markdown_and_html(tmp_path):
+    fig, axes = figures.grid(2, 2)
+    a = np.linspace(-1, 1, 5)
+    values = np.add.outer(a**2, a**2)
+    values[0, 0] = np.nan
+    figures.plane_contour(axes[0], a, a, values, "plane")
+    figures.persistence_diagram(axes[1], [np.array([[0.0, np.inf], [0.2, 0.5]]), np.zeros((0, 2))],
+                                "diagram")
+    png = figures.save(fig, tmp_path / "figures" / "plane.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    doc = Document("Run <1>")
+    doc.heading("Summary")
+    doc.paragraph("a & b")
+    doc.bullets(["one", "two"])
+    doc.table([{"x": 0.5, "y": "a"}], ["x", "y"], source="tables/u.csv")
+    doc.figure(png, "A plane", source="units/u/plane")
+    html = doc.write(tmp_path).read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "<h1>Run &lt;1&gt;</h1>" in html and 'src="figures/plane.png"' in html
+    assert "a &amp; b" in html and "<li>two</li>" in html and "tables/u.csv" in html
+    assert "| x | y |" in md and "| 0.5 | a |" in md and "![A plane](figures/plane.png)" in md
