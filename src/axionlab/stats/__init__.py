@@ -1,0 +1,56 @@
+"""Statistics shared by every protocol: correlations, corrections, regression, agreement, scaling.
+
+Small functional APIs over numpy arrays returning frozen results. Randomness comes from an
+explicit ``seed`` through :func:`axionlab.repro.numpy_rng` named streams; NaN pairs are dropped
+and the number used is reported; degenerate inputs (n < 3, constant variables) give NaN
+statistics with a reason.
+"""
+
+from axionlab.stats.agreement import ICCResult, KendallW, icc, kendall_w
+from axionlab.stats.correlation import (
+    CorrelationResult,
+    PartialCorrelation,
+    correlate,
+    correlate_many,
+    partial_spearman,
+    spearman_p,
+)
+from axionlab.stats.multiple import benjamini_hochberg, bonferroni, holm
+from axionlab.stats.ridge import DEFAULT_ALPHAS, RidgeResult, loo_ridge
+from axionlab.stats.scaling import (
+    PowerLawComparison,
+    PowerLawFit,
+    compare_power_laws,
+    fit_power_law,
+)
+from axionlab.stats.summary import BootstrapCI, MeanCI, bootstrap_ci, mean_ci
+from axionlab.stats.table import TABLE_COLUMNS, correlation_table
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "TABLE_COLUMNS",
+    "BootstrapCI",
+    "CorrelationResult",
+    "ICCResult",
+    "KendallW",
+    "MeanCI",
+    "PartialCorrelation",
+    "PowerLawComparison",
+    "PowerLawFit",
+    "RidgeResult",
+    "benjamini_hochberg",
+    "bonferroni",
+    "bootstrap_ci",
+    "compare_power_laws",
+    "correlate",
+    "correlate_many",
+    "correlation_table",
+    "fit_power_law",
+    "holm",
+    "icc",
+    "kendall_w",
+    "loo_ridge",
+    "mean_ci",
+    "partial_spearman",
+    "spearman_p",
+]

@@ -1,0 +1,140 @@
+"""Summaries over seeds: Student-t mean intervals and bootstrap intervals of any statistic.
+
+Report results over many seeds as ``mean ± CI (n=…)``. The t interval is mean ± t_{(1+ci)/2, n−1}
+· s/√n. The bootstrap interval resamples the values with replacement (Efron & Tibshirani 1993,
+percentile ch. 13, BCa ch. 14). NaN values are dropped and ``n`` says how many were used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import special, stats
+
+from axionlab.repro import numpy_rng
+from axionlab.stats._checks import (
+    FloatArray,
+    as_vector,
+    check_choice,
+    check_ci,
+    check_count,
+)
+
+BOOTSTRAP_METHODS = ("percentile", "bca")
+
+
+class MeanCI(NamedTuple):
+    """Mean with its Student-t interval; unpacks as ``(mean, low, high, n)``."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+class BootstrapCI(NamedTuple):
+    """A statistic with its bootstrap interval; unpacks as ``(estimate, low, high, n)``."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+
+def mean_ci(values: Any, ci: float = 0.95) -> MeanCI:
+    """Mean and Student-t confidence interval of ``values`` (NaN dropped).
+
+    Parameters
+    ----------
+    values
+        1-D sequence, e.g. one metric over seeds.
+    ci
+        Confidence level.
+
+    Returns
+    -------
+    MeanCI
+        ``(mean, low, high, n)``; with n = 1 the bounds are NaN, with n = 0 everything is NaN.
+        Identical values give a zero-width interval.
+    """
+    v = as_vector("values", values)
+    ci = check_ci(ci)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n == 0:
+        return MeanCI(float("nan"), float("nan"), float("nan"), 0)
+    mean = float(v.mean())
+    if n == 1:
+        return MeanCI(mean, float("nan"), float("nan"), 1)
+    half = float(stats.t.ppf(0.5 + ci / 2.0, n - 1) * v.std(ddof=1) / np.sqrt(n))
+    return MeanCI(mean, mean - half, mean + half, n)
+
+
+def bootstrap_ci(
+    values: Any,
+    statistic: Callable[[FloatArray], float] = np.mean,
+    *,
+    n_bootstrap: int = 2_000,
+    ci: float = 0.95,
+    method: str = "percentile",
+    seed: int = 0,
+) -> BootstrapCI:
+    """Bootstrap confidence interval of ``statistic`` over ``values`` (NaN dropped).
+
+    Parameters
+    ----------
+    values
+        1-D sequence.
+    statistic
+        Function of a 1-D array returning a number (default: the mean).
+    n_bootstrap
+        Number of resamples (>= 1).
+    ci
+        Confidence level.
+    method
+        ``"percentile"`` or ``"bca"`` (bias-corrected and accelerated, jackknife acceleration).
+    seed
+        Seed of the resampling stream.
+
+    Returns
+    -------
+    BootstrapCI
+        ``(estimate, low, high, n)``; bounds are NaN when n < 2.
+
+    Notes
+    -----
+    Efron, B. & Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13–14.
+    """
+    v = as_vector("values", values)
+    ci = check_ci(ci)
+    n_bootstrap = check_count("n_bootstrap", n_bootstrap, minimum=1)
+    check_choice("method", method, BOOTSTRAP_METHODS)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    nan = float("nan")
+    if n == 0:
+        return BootstrapCI(nan, nan, nan, 0)
+    estimate = float(statistic(v))
+    if n < 2:
+        return BootstrapCI(estimate, nan, nan, n)
+    rng = numpy_rng(seed, "bootstrap_ci")
+    idx = rng.integers(0, n, size=(n_bootstrap, n))
+    boot = np.array([float(statistic(v[row])) for row in idx])
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return BootstrapCI(estimate, nan, nan, n)
+    alpha = 1.0 - ci
+    levels = np.array([alpha / 2.0, 1.0 - alpha / 2.0])
+    if method == "bca":
+        below = (boot < estimate).mean() + 0.5 * (boot == estimate).mean()
+        z0 = special.ndtri(np.clip(below, 1.0 / (len(boot) + 1), len(boot) / (len(boot) + 1)))
+        jack = np.array([float(statistic(np.delete(v, i))) for i in range(n)])
+        d = jack.mean() - jack
+        denom = 6.0 * float((d**2).sum()) ** 1.5
+        acc = float((d**3).sum()) / denom if denom > 0 else 0.0
+        z = special.ndtri(levels)
+        levels = special.ndtr(z0 + (z0 + z) / (1.0 - acc * (z0 + z)))
+    low, high = np.quantile(boot, levels)
+    return BootstrapCI(estimate, float(low), float(high), n)
