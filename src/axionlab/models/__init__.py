@@ -1,0 +1,44 @@
+"""Architecture zoo behind a registry: ``build_model(name, input_shape, num_classes)``.
+
+>>> model = build_model("mlp", (1, 8, 8), 10)
+>>> model.family, model.head_name, count_parameters(model)
+('mlp', 'head', 17610)
+"""
+
+from axionlab.models.core import (
+    MODELS,
+    Classifier,
+    build_model,
+    count_parameters,
+    expand_head,
+    get_head,
+    init_parameters,
+    set_head,
+)
+from axionlab.models.zoo import (
+    PAPER_INPUT_SHAPE,
+    PAPER_NUM_CLASSES,
+    PAPER_TARGETS,
+    SEQUENCE_MODELS,
+    SMALL_MODELS,
+    PaperTarget,
+    wrn_parameter_count,
+)
+
+__all__ = [
+    "MODELS",
+    "PAPER_INPUT_SHAPE",
+    "PAPER_NUM_CLASSES",
+    "PAPER_TARGETS",
+    "SEQUENCE_MODELS",
+    "SMALL_MODELS",
+    "Classifier",
+    "PaperTarget",
+    "build_model",
+    "count_parameters",
+    "expand_head",
+    "get_head",
+    "init_parameters",
+    "set_head",
+    "wrn_parameter_count",
+]
