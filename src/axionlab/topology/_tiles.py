@@ -1,0 +1,220 @@
+"""Tile-by-tile sublevel persistence of a 2-D grid and the global merge of the tiles' leftovers.
+
+Each tile runs union-find on its own cells (:func:`axionlab.topology._kernels.tile_h0`). A pair
+whose dying component never contained a tile-border cell is final: that component is a component
+of the global sublevel set too and dies into an elder one at the same cell. Every other component
+is summarised by its contracted merge tree (births, merges and border cells at their values);
+the trees of all tiles, glued by the grid edges that cross tile borders, form a small graph whose
+H0 supplies the remaining pairs. H1 uses the same machinery on the dual filtration (descending
+order, complementary connectivity, the +inf frame as one shared node).
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from axionlab.errors import InputError
+from axionlab.execute import Executor
+from axionlab.topology import _kernels
+from axionlab.topology._diagrams import Diagram, concat, pairs
+
+
+@dataclass(frozen=True)
+class MemmapSource:
+    """Where a worker finds a memory-mapped array, so tasks carry a path instead of the data."""
+
+    path: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    fortran: bool
+
+    @classmethod
+    def of(cls, array: NDArray[np.generic]) -> MemmapSource | None:
+        """Describe ``array`` if it maps a whole file region; None for views that do not."""
+        path = getattr(array, "filename", None)
+        # Only a memmap created from the file owns the mmap; its slices keep the parent's
+        # filename and offset, which no longer describe them.
+        if path is None or not isinstance(array.base, mmap.mmap):
+            return None
+        return cls(
+            str(path),
+            array.dtype.str,
+            tuple(array.shape),
+            int(getattr(array, "offset", 0)),
+            not array.flags.c_contiguous,
+        )
+
+    def open(self) -> NDArray[np.generic]:
+        """Map the array read-only."""
+        mapped: NDArray[np.generic] = np.memmap(
+            self.path,
+            dtype=np.dtype(self.dtype),
+            mode="r",
+            offset=self.offset,
+            shape=self.shape,
+            order="F" if self.fortran else "C",
+        )
+        return mapped
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """One tile: its values (or the memmap holding them), its corner and the grid's shape."""
+
+    values: NDArray[np.generic] | MemmapSource
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    grid_shape: tuple[int, int]
+    conn8: bool
+    max_dim: int
+
+
+@dataclass(frozen=True)
+class MergeTree:
+    """Contracted merge tree of a tile's unfinished components: global cell ids (rows*cols is the
+    frame), values, and each node's parent position in these arrays (-1 for a root)."""
+
+    ids: NDArray[np.int64]
+    values: NDArray[np.float64]
+    parent: NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """Final pairs per dimension and the merge tree per dimension that the global merge needs."""
+
+    final: tuple[Diagram, ...]
+    trees: tuple[MergeTree, ...]
+
+
+def persist_tile(task: TileTask) -> TileResult:
+    """One tile's final pairs and merge trees (module level, so process pools can pickle it)."""
+    r0, r1 = task.rows
+    c0, c1 = task.cols
+    if isinstance(task.values, MemmapSource):
+        block = task.values.open()[r0:r1, c0:c1]
+    else:
+        block = task.values
+    tile = np.ascontiguousarray(block, dtype=np.float64)
+    if np.isnan(tile).any():
+        raise InputError(
+            f"values contains NaN (in rows {r0}:{r1}, columns {c0}:{c1}); replace NaN losses "
+            "explicitly (e.g. with np.inf) before calling"
+        )
+    nrows, ncols = task.grid_shape
+    final: list[Diagram] = []
+    trees: list[MergeTree] = []
+    for dim in range(task.max_dim + 1):
+        dual = dim == 1
+        conn8 = task.conn8 != dual
+        births, deaths, local, tree = _kernels.tile_h0(
+            tile, dual, conn8, dual, r0, c0, nrows, ncols
+        )
+        final.append(pairs(deaths, births) if dual else pairs(births, deaths))
+        width = c1 - c0
+        frame = local == tile.size
+        rows, cols = np.divmod(local.astype(np.int64), width)
+        ids = np.where(frame, nrows * ncols, (rows + r0) * ncols + cols + c0)
+        vals = np.where(frame, np.inf, tile.ravel()[np.minimum(local, tile.size - 1)])
+        trees.append(MergeTree(ids, vals, tree))
+    return TileResult(tuple(final), tuple(trees))
+
+
+def plan_tiles(
+    values: NDArray[np.generic], tile: tuple[int, int], conn8: bool, max_dim: int
+) -> list[TileTask]:
+    """Cut ``values`` into tasks of at most ``tile`` cells each (row-major tile order)."""
+    nrows, ncols = values.shape
+    source = MemmapSource.of(values) if isinstance(values, np.memmap) else None
+    tasks = []
+    for r0 in range(0, nrows, tile[0]):
+        for c0 in range(0, ncols, tile[1]):
+            r1, c1 = min(r0 + tile[0], nrows), min(c0 + tile[1], ncols)
+            data = source if source is not None else values[r0:r1, c0:c1]
+            tasks.append(TileTask(data, (r0, r1), (c0, c1), (nrows, ncols), conn8, max_dim))
+    return tasks
+
+
+def run_tiles(
+    values: NDArray[np.generic],
+    tile: tuple[int, int],
+    conn8: bool,
+    max_dim: int,
+    executor: Executor,
+) -> list[Diagram]:
+    """Persistence diagrams of a 2-D grid computed tile by tile through ``executor``."""
+    nrows, ncols = values.shape
+    results = executor.map(persist_tile, plan_tiles(values, tile, conn8, max_dim))
+    diagrams = []
+    for dim in range(max_dim + 1):
+        dual = dim == 1
+        edges = _cross_edges(nrows, ncols, tile, conn8 != dual)
+        births, deaths, roots = _merge([r.trees[dim] for r in results], edges, dual)
+        finals = [r.final[dim] for r in results]
+        if dual:  # the frame's class is the only root: reduced homology drops it
+            diagrams.append(concat(*finals, pairs(deaths, births)))
+        else:
+            essential = np.stack([roots, np.full(roots.size, np.inf)], axis=1)
+            diagrams.append(concat(*finals, pairs(births, deaths), essential))
+    return diagrams
+
+
+def _cross_edges(
+    nrows: int, ncols: int, tile: tuple[int, int], conn8: bool
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Grid edges between cells of different tiles, as pairs of global cell ids."""
+    us: list[NDArray[np.int64]] = []
+    vs: list[NDArray[np.int64]] = []
+    r = np.arange(nrows, dtype=np.int64)
+    c = np.arange(ncols, dtype=np.int64)
+    for cut in range(tile[1], ncols, tile[1]):
+        us.append(r * ncols + cut - 1)
+        vs.append(r * ncols + cut)
+        if conn8:
+            us += [r[:-1] * ncols + cut - 1, r[1:] * ncols + cut - 1]
+            vs += [r[1:] * ncols + cut, r[:-1] * ncols + cut]
+    for cut in range(tile[0], nrows, tile[0]):
+        us.append((cut - 1) * ncols + c)
+        vs.append(cut * ncols + c)
+        if conn8:
+            us += [(cut - 1) * ncols + c[:-1], (cut - 1) * ncols + c[1:]]
+            vs += [cut * ncols + c[1:], cut * ncols + c[:-1]]
+    empty = np.empty(0, np.int64)
+    return np.concatenate([empty, *us]), np.concatenate([empty, *vs])
+
+
+def _merge(
+    trees: list[MergeTree],
+    edges: tuple[NDArray[np.int64], NDArray[np.int64]],
+    descending: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """H0 of the tiles' merge trees glued by cross-tile edges: (births, deaths, root births)."""
+    ids = np.concatenate([t.ids for t in trees])
+    vals = np.concatenate([t.values for t in trees])
+    starts = np.cumsum([0] + [t.ids.size for t in trees[:-1]])
+    child = np.concatenate(
+        [np.flatnonzero(t.parent >= 0) + s for t, s in zip(trees, starts, strict=True)]
+    )
+    above = np.concatenate(
+        [t.parent[t.parent >= 0] + s for t, s in zip(trees, starts, strict=True)]
+    )
+    # The frame node appears in several tiles; every other id in exactly one.
+    node_ids, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    node_vals = vals[first]
+    u = np.concatenate([inverse[child], np.searchsorted(node_ids, edges[0])])
+    v = np.concatenate([inverse[above], np.searchsorted(node_ids, edges[1])])
+    src = np.concatenate([u, v])
+    dst = np.concatenate([v, u])
+    by_src = np.argsort(src, kind="stable")
+    indptr = np.zeros(node_ids.size + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=node_ids.size), out=indptr[1:])
+    order = np.lexsort((node_ids, node_vals))
+    births, deaths, roots = _kernels.graph_h0(
+        node_vals, node_ids, order, indptr, dst[by_src], descending
+    )
+    return births, deaths, node_vals[roots]
