@@ -1,0 +1,67 @@
+"""Continual learning: strategies behind one interface, stream runners and CL metrics.
+
+>>> sorted(STRATEGIES)
+['ewc', 'joint', 'l2', 'lwf', 'mas', 'naive', 'online_ewc', 'replay', 'si']
+"""
+
+from axionlab.continual.buffer import ReservoirBuffer
+from axionlab.continual.metrics import (
+    aurc,
+    average_accuracy,
+    backward_transfer,
+    forgetting,
+    forward_transfer,
+    retention,
+)
+from axionlab.continual.strategies import (
+    EWC,
+    L2,
+    STRATEGIES,
+    Joint,
+    LearningWithoutForgetting,
+    MemoryAwareSynapses,
+    OnlineEWC,
+    Replay,
+    Strategy,
+    SynapticIntelligence,
+    TaskContext,
+    build_strategy,
+)
+from axionlab.continual.stream import (
+    ContinualResult,
+    RetentionResult,
+    StreamResult,
+    retention_curve,
+    run_continual,
+    run_stream,
+    train_task,
+)
+
+__all__ = [
+    "EWC",
+    "L2",
+    "STRATEGIES",
+    "ContinualResult",
+    "Joint",
+    "LearningWithoutForgetting",
+    "MemoryAwareSynapses",
+    "OnlineEWC",
+    "Replay",
+    "ReservoirBuffer",
+    "RetentionResult",
+    "Strategy",
+    "StreamResult",
+    "SynapticIntelligence",
+    "TaskContext",
+    "aurc",
+    "average_accuracy",
+    "backward_transfer",
+    "build_strategy",
+    "forgetting",
+    "forward_transfer",
+    "retention",
+    "retention_curve",
+    "run_continual",
+    "run_stream",
+    "train_task",
+]

@@ -1,0 +1,494 @@
+"""Continual-learning strategies behind one interface, registered by name in :data:`STRATEGIES`.
+
+A :class:`Strategy` is driven by a stream runner (:func:`axionlab.continual.run_stream`) through
+hooks around the one training loop :func:`axionlab.train.train`:
+
+``before_task`` → ``train_data`` (what to train on) → per mini-batch ``penalty(model)`` and
+``batch_penalty(x, logits)`` added to the loss, ``on_step`` after every optimizer step →
+``after_task`` (consolidate: importances, anchors, buffers, teacher copies).
+
+An instance carries state across the tasks of one stream; build a fresh one per stream.
+
+Quadratic regularisers share one form, ``c · λ · Σ_t Σ_i Ω_{t,i} (θ_i − θ*_{t,i})²``:
+
+========== ======= =========================================== ==================================
+name        c       importance Ω                                 terms kept
+========== ======= =========================================== ==================================
+ewc         1/2     diagonal Fisher of each task                 one per task (anchor θ*_t)
+online_ewc  1/2     γ·Ω_old + Fisher of the last task            one, anchored at the latest θ*
+si          1       Σ_tasks ω/(Δθ² + ξ), ω = Σ_steps −g·Δθ       one, anchored at the latest θ*
+mas         1       Σ_tasks mean_x |∂‖f(x)‖²₂/∂θ|                one, anchored at the latest θ*
+l2          1/2     1                                            one, anchored at the latest θ*
+========== ======= =========================================== ==================================
+
+A growing class-incremental head compares only the leading rows an anchor has; new rows are free.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from axionlab.continual.buffer import ReservoirBuffer
+from axionlab.data.splits import Task
+from axionlab.errors import InputError
+from axionlab.landscape.fisher import FisherKind, fisher_diagonal
+from axionlab.registry import Registry
+
+Data = tuple[Tensor, Tensor]
+Params = dict[str, Tensor]
+Scenario = Literal["class_il", "task_il", "domain_il"]
+
+
+@dataclass(frozen=True, eq=False)
+class TaskContext:
+    """What a strategy may know about the task being learnt.
+
+    Attributes
+    ----------
+    scenario
+        ``"class_il"``, ``"task_il"`` or ``"domain_il"``.
+    class_groups
+        Task-incremental only: the output units of every task of the stream (masked logits);
+        ``None`` in the other scenarios.
+    generator
+        Random stream for the strategy's own draws (reservoir slots, Fisher subsets).
+    """
+
+    scenario: Scenario
+    class_groups: tuple[tuple[int, ...], ...] | None
+    generator: torch.Generator
+
+
+class Strategy:
+    """Base class and the naive strategy (plain fine-tuning); subclasses override its hooks."""
+
+    name: ClassVar[str] = "naive"
+
+    def __init__(self) -> None:
+        self.tasks_seen = 0
+
+    def before_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        """Called before training on ``task`` (after the head has grown to its classes)."""
+
+    def train_data(self, task: Task) -> Data:
+        """The ``(x, y)`` to train on for ``task``; by default its training split."""
+        return task.train
+
+    def penalty(self, model: nn.Module) -> Tensor | None:
+        """A parameter regulariser added to every mini-batch loss, or ``None``."""
+        return None
+
+    def batch_penalty(self, x: Tensor, logits: Tensor) -> Tensor | None:
+        """A loss term on the mini-batch inputs and the model's full logits, or ``None``."""
+        return None
+
+    def on_step(self, model: nn.Module, step: int) -> None:
+        """Called after every optimizer step, with that step's gradients still in ``p.grad``."""
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        """Called after training on ``task``; subclasses consolidate, then call this."""
+        self.tasks_seen += 1
+
+
+StrategyFactory = Callable[..., Strategy]
+STRATEGIES: Registry[StrategyFactory] = Registry[StrategyFactory]("strategy")
+"""Strategy constructors by name: ``STRATEGIES.get("ewc")(strength=1000.0)``."""
+
+STRATEGIES.add("naive", Strategy)
+
+
+def build_strategy(name: str, **options: Any) -> Strategy:
+    """Construct the registered strategy ``name`` with its ``options``.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unregistered name (with a suggestion).
+    InputError
+        For an option the strategy does not take.
+    """
+    factory = STRATEGIES.get(name)
+    try:
+        return factory(**options)
+    except TypeError as error:
+        raise InputError(f"bad options for strategy '{name}': {error}") from None
+
+
+def _trainable(model: nn.Module) -> Params:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _snapshot(model: nn.Module) -> Params:
+    # real copies: a view of the live tensors would make every difference to it zero
+    return {n: p.detach().clone() for n, p in _trainable(model).items()}
+
+
+def _leading(t: Tensor, shape: torch.Size) -> Tensor:
+    """The leading block of ``t`` with ``shape`` (old rows of a head that has since grown)."""
+    if t.shape == shape:
+        return t
+    return t[tuple(slice(0, s) for s in shape)]
+
+
+def _pad(t: Tensor, shape: torch.Size) -> Tensor:
+    """``t`` zero-padded to ``shape`` (an importance for a head that has since grown)."""
+    if t.shape == shape:
+        return t
+    out = t.new_zeros(shape)
+    out[tuple(slice(0, s) for s in t.shape)] = t
+    return out
+
+
+class _Columns(nn.Module):
+    """The logits of a subset of output units (one task's head under task-IL)."""
+
+    def __init__(self, net: nn.Module, columns: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.columns = list(columns)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.net(x)
+        return out[:, self.columns]
+
+
+def _task_view(model: nn.Module, task: Task, context: TaskContext) -> tuple[nn.Module, Data, str]:
+    """The classifier a task's importance is measured on, its data and the parameter-name prefix.
+
+    Under task-IL the task sees only its own output units, so labels are re-indexed into them.
+    """
+    if context.class_groups is None:
+        return model, task.train, ""
+    columns = tuple(sorted(task.classes))
+    x, y = task.train
+    return _Columns(model, columns), (x, torch.searchsorted(torch.tensor(columns), y)), "net."
+
+
+def _subsample(data: Data, count: int | None, generator: torch.Generator) -> Data:
+    x, y = data
+    if count is None or count >= x.shape[0]:
+        return x, y
+    index = torch.randperm(x.shape[0], generator=generator)[:count]
+    return x[index], y[index]
+
+
+class _Quadratic(Strategy):
+    """``factor · strength · Σ_terms Σ_i Ω_i (θ_i − θ*_i)²`` over consolidated terms."""
+
+    factor: ClassVar[float] = 1.0
+
+    def __init__(self, strength: float) -> None:
+        super().__init__()
+        if strength < 0:
+            raise InputError(f"strength must be >= 0, got {strength}")
+        self.strength = strength
+        self.terms: list[tuple[Params, Params]] = []  # (importance Ω, anchor θ*)
+
+    def penalty(self, model: nn.Module) -> Tensor | None:
+        if not self.terms:
+            return None
+        params = _trainable(model)
+        total = torch.zeros((), device=next(iter(params.values())).device)
+        for importance, anchor in self.terms:
+            for name, omega in importance.items():
+                theta = _leading(params[name], anchor[name].shape)
+                total = total + (omega * (theta - anchor[name]).square()).sum()
+        return self.factor * self.strength * total
+
+    def consolidate(self, model: nn.Module, importance: Params, decay: float | None) -> None:
+        """Add a term anchored at the current weights; with ``decay``, merge into the one term."""
+        anchor = _snapshot(model)
+        if decay is None or not self.terms:
+            self.terms.append((importance, anchor))
+            return
+        old = self.terms[0][0]
+        merged = {
+            n: w + decay * _pad(old[n], w.shape) if n in old else w for n, w in importance.items()
+        }
+        self.terms = [(merged, anchor)]
+
+
+@STRATEGIES.register("ewc")
+class EWC(_Quadratic):
+    """Elastic weight consolidation (Kirkpatrick et al. 2017, PNAS, Eq. 3).
+
+    Penalty ``Σ_t (λ/2) Σ_i F_{t,i} (θ_i − θ*_{t,i})²`` with one term per past task. ``F_t`` is the
+    per-example diagonal Fisher of task ``t`` (:func:`~axionlab.landscape.fisher.fisher_diagonal`)
+    of the kind named by ``fisher`` on at most ``fisher_samples`` training examples.
+    """
+
+    name = "ewc"
+    factor = 0.5
+
+    def __init__(
+        self,
+        strength: float = 1000.0,
+        *,
+        fisher: FisherKind = "empirical",
+        fisher_samples: int | None = 1000,
+    ) -> None:
+        super().__init__(strength)
+        if fisher not in ("exact", "empirical", "sampled"):
+            raise InputError(f"fisher must be 'exact', 'empirical' or 'sampled', got {fisher!r}")
+        self.fisher: FisherKind = fisher
+        self.fisher_samples = fisher_samples
+        self.decay: float | None = None
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        view, data, prefix = _task_view(model, task, context)
+        data = _subsample(data, self.fisher_samples, context.generator)
+        fisher = fisher_diagonal(view, data, kind=self.fisher, generator=context.generator)
+        self.consolidate(model, {n.removeprefix(prefix): f for n, f in fisher.items()}, self.decay)
+        super().after_task(model, task, context)
+
+
+@STRATEGIES.register("online_ewc")
+class OnlineEWC(EWC):
+    """Online EWC (Schwarz et al. 2018, "Progress & compress", Sec. 3.2).
+
+    One running Fisher ``F ← γ·F + F_t`` and one anchor at the latest task's solution; penalty
+    ``(λ/2) Σ_i F_i (θ_i − θ*_i)²``.
+    """
+
+    name = "online_ewc"
+
+    def __init__(
+        self,
+        strength: float = 1000.0,
+        *,
+        gamma: float = 1.0,
+        fisher: FisherKind = "empirical",
+        fisher_samples: int | None = 1000,
+    ) -> None:
+        super().__init__(strength, fisher=fisher, fisher_samples=fisher_samples)
+        if not 0.0 <= gamma <= 1.0:
+            raise InputError(f"gamma must be in [0, 1], got {gamma}")
+        self.decay = gamma
+
+
+@STRATEGIES.register("si")
+class SynapticIntelligence(_Quadratic):
+    """Synaptic intelligence (Zenke, Poole & Ganguli 2017, ICML, Eqs. 3–5).
+
+    During a task ``ω_i += −g_i · Δθ_i`` after every optimizer step, with ``g`` the gradient that
+    step applied (of the total loss, as in van de Ven & Tolias 2019; Zenke et al. use the task loss
+    alone) and ``Δθ`` the step's actual change. At the end ``Ω ← Ω + ω / (Δ_i² + ξ)`` with ``Δ`` the
+    change over the whole task, and the penalty is ``c · Σ_i Ω_i (θ_i − θ*_i)²``.
+    """
+
+    name = "si"
+
+    def __init__(self, strength: float = 1.0, *, damping: float = 0.1) -> None:
+        super().__init__(strength)
+        if damping <= 0:
+            raise InputError(f"damping must be positive, got {damping}")
+        self.damping = damping
+        self.omega: Params = {}
+        self._start: Params = {}
+        self._previous: Params = {}
+
+    def before_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        self._start = _snapshot(model)
+        self._previous = _snapshot(model)
+        self.omega = {n: torch.zeros_like(p) for n, p in self._start.items()}
+
+    def on_step(self, model: nn.Module, step: int) -> None:
+        with torch.no_grad():
+            for name, p in _trainable(model).items():
+                if p.grad is not None:
+                    self.omega[name] -= p.grad * (p - self._previous[name])
+                self._previous[name].copy_(p)
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        if not self.omega:
+            raise InputError(
+                "si can only consolidate a task it watched being trained; learn it "
+                "with train_task(...)"
+            )
+        params = _trainable(model)
+        importance = {
+            n: w / ((params[n].detach() - self._start[n]).square() + self.damping)
+            for n, w in self.omega.items()
+        }
+        self.consolidate(model, importance, decay=1.0)
+        super().after_task(model, task, context)
+
+
+@STRATEGIES.register("mas")
+class MemoryAwareSynapses(_Quadratic):
+    """Memory aware synapses (Aljundi et al. 2018, ECCV, Eqs. 2–4).
+
+    ``Ω_i ← Ω_i + (1/N) Σ_n |∂‖f(x_n)‖²₂ / ∂θ_i|`` with ``f`` the logits (of the task's own output
+    units under task-IL), per example, in eval mode, on at most ``samples`` training examples;
+    penalty ``λ · Σ_i Ω_i (θ_i − θ*_i)²``.
+    """
+
+    name = "mas"
+
+    def __init__(
+        self, strength: float = 1.0, *, samples: int | None = 1000, batch_size: int = 64
+    ) -> None:
+        super().__init__(strength)
+        self.samples = samples
+        self.batch_size = batch_size
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        view, data, prefix = _task_view(model, task, context)
+        x, _ = _subsample(data, self.samples, context.generator)
+        importance = _output_sensitivity(view, x, self.batch_size)
+        self.consolidate(model, {n.removeprefix(prefix): w for n, w in importance.items()}, 1.0)
+        super().after_task(model, task, context)
+
+
+def _output_sensitivity(model: nn.Module, x: Tensor, batch_size: int) -> Params:
+    """Mean over examples of ``|∂‖f(x)‖²/∂θ|``, per example via ``vmap(grad)``, in eval mode."""
+    params = {n: p.detach() for n, p in _trainable(model).items()}
+    buffers = dict(model.named_buffers())
+
+    def squared_norm(p: Params, xi: Tensor) -> Tensor:
+        out: Tensor = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return out.square().sum()
+
+    per_example = vmap(grad(squared_norm), in_dims=(None, 0))
+    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    device = next(iter(params.values())).device
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            grads = per_example(params, x[start : start + batch_size].to(device))
+            for n, g in grads.items():
+                total[n] += g.abs().sum(0)
+    finally:
+        model.train(was_training)
+    return {n: t / x.shape[0] for n, t in total.items()}
+
+
+@STRATEGIES.register("l2")
+class L2(_Quadratic):
+    """Isotropic pull to the previous task's solution: ``(λ/2) Σ_i (θ_i − θ*_i)²``.
+
+    The baseline of Kirkpatrick et al. 2017 (Fig. 2A) with ``Ω = 1``.
+    """
+
+    name = "l2"
+    factor = 0.5
+
+    def __init__(self, strength: float = 1.0) -> None:
+        super().__init__(strength)
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        ones = {n: torch.ones_like(p) for n, p in _trainable(model).items()}
+        self.consolidate(model, ones, decay=0.0)
+        super().after_task(model, task, context)
+
+
+@STRATEGIES.register("lwf")
+class LearningWithoutForgetting(Strategy):
+    """Learning without forgetting (Li & Hoiem 2017, TPAMI, Eq. 2).
+
+    A frozen copy of the model from the end of the previous task is the teacher. On every
+    mini-batch the loss gains ``α · Σ_groups −Σ_k p^T_k log q^T_k`` (mean over the batch), with
+    ``p^T`` and ``q^T`` the softmaxes at temperature ``T`` of the teacher's and the model's logits
+    on the old output units. Under task-IL each old task is its own group (its own head); otherwise
+    all old units form one group.
+    """
+
+    name = "lwf"
+
+    def __init__(self, alpha: float = 1.0, *, temperature: float = 2.0) -> None:
+        super().__init__()
+        if alpha < 0 or temperature <= 0:
+            raise InputError(f"need alpha >= 0 and temperature > 0, got {alpha}, {temperature}")
+        self.alpha = alpha
+        self.temperature = temperature
+        self.teacher: nn.Module | None = None
+        self._old_groups: list[tuple[int, ...]] = []
+        self._groups: list[Tensor] = []
+
+    def before_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        if not self._old_groups:
+            return
+        if context.class_groups is not None:
+            groups = self._old_groups
+        else:
+            groups = [tuple(sorted({c for g in self._old_groups for c in g}))]
+        self._groups = [torch.tensor(g) for g in groups]
+
+    def batch_penalty(self, x: Tensor, logits: Tensor) -> Tensor | None:
+        if self.teacher is None:
+            return None
+        with torch.no_grad():
+            old = self.teacher(x)
+        total = torch.zeros((), device=logits.device)
+        for group in self._groups:
+            target = F.softmax(old[:, group] / self.temperature, dim=1)
+            log_q = F.log_softmax(logits[:, group] / self.temperature, dim=1)
+            total = total - (target * log_q).sum(1).mean()
+        return self.alpha * total
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        self.teacher = copy.deepcopy(model).eval()
+        self.teacher.requires_grad_(False)
+        self._old_groups.append(tuple(task.classes))
+        super().after_task(model, task, context)
+
+
+@STRATEGIES.register("replay")
+class Replay(Strategy):
+    """Experience replay: train on the task's data joined with a reservoir of past examples.
+
+    The buffer (:class:`~axionlab.continual.buffer.ReservoirBuffer`, ``memory`` examples) is a
+    uniform sample of every training example seen in earlier tasks ("naive rehearsal", Hsu et al.
+    2018; Chaudhry et al. 2019, "On tiny episodic memories"). With ``balance`` the buffer is
+    repeated ``round(N_task / memory)`` times, so old and new examples weigh about equally, as
+    when every mini-batch is paired with an equal-size memory batch (Chaudhry et al. 2019).
+    """
+
+    name = "replay"
+
+    def __init__(self, memory: int = 200, *, balance: bool = False) -> None:
+        super().__init__()
+        self.buffer = ReservoirBuffer(memory)
+        self.balance = balance
+
+    def train_data(self, task: Task) -> Data:
+        if len(self.buffer) == 0:
+            return task.train
+        bx, by = self.buffer.data()
+        copies = max(1, round(len(task.train[1]) / len(by))) if self.balance else 1
+        return (
+            torch.cat([task.train[0], bx.repeat(copies, *([1] * (bx.dim() - 1)))]),
+            torch.cat([task.train[1], by.repeat(copies)]),
+        )
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        self.buffer.add(*task.train, generator=context.generator)
+        super().after_task(model, task, context)
+
+
+@STRATEGIES.register("joint")
+class Joint(Strategy):
+    """Cumulative training on every task's data seen so far: the usual upper bound."""
+
+    name = "joint"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: list[Data] = []
+
+    def train_data(self, task: Task) -> Data:
+        xs, ys = zip(*self._seen, task.train, strict=True)
+        return torch.cat(xs), torch.cat(ys)
+
+    def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
+        self._seen.append(task.train)
+        super().after_task(model, task, context)

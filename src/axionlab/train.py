@@ -1,0 +1,469 @@
+"""The one supervised training loop every protocol uses, plus evaluation and checkpoints.
+
+Conventions: losses in nats (mean cross-entropy over examples), accuracies in [0, 1], steps counted
+in optimizer steps. The data order comes only from the ``generator`` passed to :func:`train`, so the
+same seed gives bit-identical weights on CPU.
+
+Task-incremental ("multi-head") learning uses *masked logits*: ``class_groups`` partitions output
+units into groups (one per task) and each example's softmax, loss and argmax see only the units of
+its label's group. With one linear output layer this is equivalent to one separate head per task.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from axionlab.errors import ConfigError, DataError, InputError
+from axionlab.progress import progress as progress_bar
+
+Data = tuple[Tensor, Tensor]
+OptimizerName = Literal["sgd", "adam", "adamw"]
+ScheduleName = Literal["constant", "cosine", "step"]
+Penalty = Callable[[nn.Module], Tensor | None]
+BatchPenalty = Callable[[Tensor, Tensor], Tensor | None]
+Augment = Callable[[Tensor, torch.Generator], Tensor]
+StepHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one supervised training run.
+
+    At most one of ``epochs`` and ``steps`` sets the length (neither: one epoch; an epoch is
+    ``ceil(N / batch_size)`` steps, the last batch possibly partial); the warm-up likewise takes
+    ``warmup_epochs`` or ``warmup_steps`` (linear from ``lr / warmup`` to ``lr``). ``"cosine"``
+    anneals to 0 over the steps after warm-up; ``"step"`` multiplies the rate by ``step_gamma`` at
+    each fraction of the total steps in ``step_milestones``. ``eval_every`` (optimizer steps)
+    evaluates ``eval_data`` during training; the last step is always evaluated.
+    """
+
+    optimizer: OptimizerName = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = 128
+    schedule: ScheduleName = "constant"
+    warmup_epochs: int = 0
+    warmup_steps: int = 0
+    step_milestones: tuple[float, ...] = (0.5, 0.75)
+    step_gamma: float = 0.1
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
+    eval_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ConfigError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine", "step"):
+            raise ConfigError(
+                f"schedule must be 'constant', 'cosine' or 'step', got {self.schedule!r}"
+            )
+        if self.epochs is not None and self.steps is not None:
+            raise ConfigError("set at most one of epochs and steps")
+        if self.warmup_epochs and self.warmup_steps:
+            raise ConfigError("set at most one of warmup_epochs and warmup_steps")
+        positive = {
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "eval_every": self.eval_every,
+            "grad_clip": self.grad_clip,
+        }
+        for name, value in positive.items():
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be positive, got {value!r}")
+        non_negative = {
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "warmup_steps": self.warmup_steps,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if any(not 0.0 < m < 1.0 for m in self.step_milestones):
+            raise ConfigError(f"step_milestones must lie in (0, 1), got {self.step_milestones!r}")
+
+    def total_steps(self, num_examples: int) -> int:
+        """Optimizer steps for a training set of ``num_examples`` (last batch may be partial)."""
+        if self.steps is not None:
+            return self.steps
+        epochs = 1 if self.epochs is None else self.epochs
+        return epochs * math.ceil(num_examples / self.batch_size)
+
+    def learning_rate(self, step: int, total: int, steps_per_epoch: int) -> float:
+        """Learning rate of the update that takes the model from ``step`` to ``step + 1``."""
+        warmup = self.warmup_steps or self.warmup_epochs * steps_per_epoch
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        if self.schedule == "cosine":
+            span = max(total - warmup, 1)
+            return 0.5 * self.lr * (1.0 + math.cos(math.pi * (step - warmup) / span))
+        if self.schedule == "step":
+            passed = sum(step >= m * total for m in self.step_milestones)
+            return self.lr * self.step_gamma**passed
+        return self.lr
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What :func:`train` records.
+
+    Attributes
+    ----------
+    steps
+        Optimizer steps taken.
+    loss, penalty, accuracy, lr
+        Per step: mini-batch cross-entropy (without penalties), the summed penalty terms, mini-batch
+        accuracy and the learning rate used, each of shape ``(steps,)``.
+    eval_steps, eval_loss, eval_accuracy
+        Steps at which ``eval_data`` was evaluated (0 = before training) and its loss/accuracy;
+        empty when no ``eval_data`` was given.
+    """
+
+    steps: int
+    loss: np.ndarray
+    penalty: np.ndarray
+    accuracy: np.ndarray
+    lr: np.ndarray
+    eval_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eval_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    eval_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def final_eval(self) -> tuple[float, float] | None:
+        """``(loss, accuracy)`` on ``eval_data`` after the last step, or ``None``."""
+        if len(self.eval_steps) == 0:
+            return None
+        return float(self.eval_loss[-1]), float(self.eval_accuracy[-1])
+
+
+def train(
+    model: nn.Module,
+    train_data: Data,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+    eval_data: Data | None = None,
+    class_groups: Sequence[Sequence[int]] | None = None,
+    penalty: Penalty | None = None,
+    batch_penalty: BatchPenalty | None = None,
+    augment: Augment | None = None,
+    on_step: StepHook | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train ``model`` in place with mini-batch cross-entropy and return its history.
+
+    Parameters
+    ----------
+    model
+        Classifier returning logits ``(B, C)``; trained in train mode, left in the mode it had.
+    train_data
+        ``(x, y)`` tensors; labels index the model's output units.
+    config
+        Optimizer, schedule and length.
+    generator
+        The only source of randomness: the per-epoch shuffles and ``augment``'s draws.
+    eval_data
+        Evaluated at step 0, every ``config.eval_every`` steps and after the last step.
+    class_groups
+        Disjoint groups of output units; each example's logits are restricted to the group holding
+        its label (task-incremental training). ``None`` uses all units.
+    penalty
+        ``penalty(model)`` added to every mini-batch loss (EWC-style regularisers); may return None.
+    batch_penalty
+        ``batch_penalty(x, logits)`` on the (augmented) inputs and full logits of the mini-batch
+        (distillation in LwF); may return None.
+    augment
+        ``augment(x, generator)`` applied to each training mini-batch.
+    on_step
+        Called as ``on_step(step, info)`` right after each optimizer step, with ``step`` counted
+        from 1 and the gradients of that update still in ``p.grad``; ``info`` holds ``loss``,
+        ``penalty``, ``accuracy`` and ``lr``.
+    progress
+        Show a progress bar; ``None`` shows one only on a terminal.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    InputError
+        For mismatched or empty data, or labels outside every group of ``class_groups``.
+    """
+    x, y = _check_data(train_data, "train_data")
+    n = x.shape[0]
+    total = config.total_steps(n)
+    per_epoch = math.ceil(n / config.batch_size)
+    device = _device_of(model)
+    optimizer = _make_optimizer(model, config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = _group_tensor(class_groups, device)
+
+    history = np.zeros((4, total))
+    eval_rows: list[tuple[int, float, float]] = []
+
+    def maybe_eval(step: int) -> None:
+        if eval_data is None:
+            return
+        due = step in (0, total) or (
+            config.eval_every is not None and step % config.eval_every == 0
+        )
+        if due:
+            loss, acc = _evaluate(model, eval_data, 1024, groups)
+            eval_rows.append((step, loss, acc))
+
+    was_training = model.training
+    maybe_eval(0)
+    model.train()
+    try:
+        order = torch.empty(0, dtype=torch.long)
+        for step in progress_bar(range(total), description="train", enabled=progress):
+            position = step % per_epoch
+            if position == 0:
+                order = torch.randperm(n, generator=generator)
+            index = order[position * config.batch_size : (position + 1) * config.batch_size]
+            xb, yb = x[index], y[index]
+            if augment is not None:
+                xb = augment(xb, generator)
+            xb, yb = xb.to(device), yb.to(device)
+            lr = config.learning_rate(step, total, per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(xb)
+            scores = _mask_logits(logits, yb, groups)
+            loss = _cross_entropy(scores, yb, config.label_smoothing).mean()
+            extra = torch.zeros((), device=device)
+            for term in (
+                penalty(model) if penalty is not None else None,
+                batch_penalty(xb, logits) if batch_penalty is not None else None,
+            ):
+                if term is not None:
+                    extra = extra + term
+            torch.autograd.backward(loss + extra)
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+
+            accuracy = (scores.detach().argmax(1) == yb).float().mean()
+            row = (loss.item(), extra.item(), accuracy.item(), lr)
+            history[:, step] = row
+            if on_step is not None:
+                on_step(
+                    step + 1, dict(zip(("loss", "penalty", "accuracy", "lr"), row, strict=True))
+                )
+            maybe_eval(step + 1)
+    finally:
+        model.train(was_training)
+
+    evals = np.array(eval_rows, dtype=np.float64).reshape(-1, 3)
+    return TrainResult(
+        steps=total,
+        loss=history[0],
+        penalty=history[1],
+        accuracy=history[2],
+        lr=history[3],
+        eval_steps=evals[:, 0].astype(np.int64),
+        eval_loss=evals[:, 1],
+        eval_accuracy=evals[:, 2],
+    )
+
+
+def evaluate(
+    model: nn.Module,
+    data: Data,
+    *,
+    batch_size: int = 1024,
+    mask_classes: Sequence[int] | None = None,
+) -> tuple[float, float]:
+    """Mean cross-entropy (nats) and accuracy of ``model`` on ``data`` in eval mode.
+
+    Parameters
+    ----------
+    model
+        Classifier returning logits; put in eval mode for the pass and restored to its mode after.
+    data
+        ``(x, y)`` tensors.
+    batch_size
+        Examples per forward pass (memory only).
+    mask_classes
+        Restrict the logits to these output units (task-incremental evaluation of one task).
+
+    Returns
+    -------
+    tuple[float, float]
+        ``(loss, accuracy)``.
+
+    Raises
+    ------
+    InputError
+        For mismatched or empty data, a non-positive batch size or labels outside ``mask_classes``.
+    """
+    if batch_size <= 0:
+        raise InputError(f"batch_size must be positive, got {batch_size}")
+    groups = None if mask_classes is None else [mask_classes]
+    return _evaluate(model, data, batch_size, _group_tensor(groups, _device_of(model)))
+
+
+@torch.no_grad()
+def _evaluate(
+    model: nn.Module, data: Data, batch_size: int, groups: Tensor | None
+) -> tuple[float, float]:
+    x, y = _check_data(data, "data")
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = y[start : start + batch_size].to(device)
+            scores = _mask_logits(model(xb), yb, groups)
+            loss_sum += float(_cross_entropy(scores, yb, 0.0).sum())
+            correct += int((scores.argmax(1) == yb).sum())
+    finally:
+        model.train(was_training)
+    return loss_sum / x.shape[0], correct / x.shape[0]
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write model (and optimizer) state atomically: temporary file, fsync, rename.
+
+    ``extra`` must hold only tensors and plain Python values so that :func:`load_checkpoint` can
+    read it with ``weights_only=True``. Returns the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "extra": dict(extra or {}),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
+    """Load a :func:`save_checkpoint` file into ``model`` (``torch.load(weights_only=True)``).
+
+    Returns
+    -------
+    dict
+        ``{"optimizer": state_dict or None, "extra": dict}``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or is not a checkpoint written by :func:`save_checkpoint`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint {path} does not exist")
+    payload = torch.load(path, map_location=_device_of(model), weights_only=True)
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise DataError(f"{path} is not an axionlab checkpoint (no 'model' entry)")
+    model.load_state_dict(payload["model"])
+    return {"optimizer": payload.get("optimizer"), "extra": payload.get("extra", {})}
+
+
+def _check_data(data: Data, name: str) -> Data:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise InputError(f"{name} must be an (x, y) pair of tensors")
+    x, y = data
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{name}: x has {x.shape[0]} examples but y has {y.shape[0]}")
+    if x.shape[0] == 0:
+        raise InputError(f"{name} is empty")
+    return x, y
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters())).device
+
+
+def _group_tensor(groups: Sequence[Sequence[int]] | None, device: torch.device) -> Tensor | None:
+    """Group id of every output unit named in ``groups`` (a dense vector, -1 for the others)."""
+    if groups is None:
+        return None
+    units = [int(u) for group in groups for u in group]
+    if not units or any(len(group) == 0 for group in groups):
+        raise InputError("mask classes must be non-empty; pass None to use every output unit")
+    if len(set(units)) != len(units) or min(units) < 0:
+        raise InputError("mask classes must be distinct, non-negative output units")
+    ids = torch.full((max(units) + 1,), -1, dtype=torch.long)
+    for g, group in enumerate(groups):
+        ids[list(group)] = g
+    return ids.to(device)
+
+
+def _mask_logits(logits: Tensor, y: Tensor, groups: Tensor | None) -> Tensor:
+    """Set to -inf the logits outside the group of each example's label."""
+    if groups is None:
+        return logits
+    ids = torch.full((logits.shape[1],), -1, dtype=torch.long, device=logits.device)
+    width = min(len(groups), logits.shape[1])
+    ids[:width] = groups[:width]
+    if int(y.max()) >= logits.shape[1] or bool((ids[y] < 0).any()):
+        raise InputError("a label lies outside the mask classes")
+    allowed = ids.unsqueeze(0) == ids[y].unsqueeze(1)  # (B, C)
+    return logits.masked_fill(~allowed, float("-inf"))
+
+
+def _cross_entropy(scores: Tensor, y: Tensor, smoothing: float) -> Tensor:
+    """Per-example cross-entropy; label smoothing spreads over the finite (unmasked) logits only."""
+    logp = F.log_softmax(scores, dim=1)
+    nll = -logp.gather(1, y.unsqueeze(1)).squeeze(1)
+    if smoothing == 0.0:
+        return nll
+    finite = torch.isfinite(scores)
+    uniform = -torch.where(finite, logp, 0.0).sum(1) / finite.sum(1)
+    return (1.0 - smoothing) * nll + smoothing * uniform
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -1,0 +1,201 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from axionlab.errors import ConfigError, DataError, InputError
+from axionlab.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
+
+
+def _blobs(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    centres = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+    return centres[y] + 0.5 * torch.randn(n, 2, generator=g), y
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+
+
+def test_same_seed_gives_bit_identical_weights() -> None:
+    data = _blobs()
+    config = TrainConfig(optimizer="adam", lr=1e-2, epochs=3, batch_size=32)
+    states = []
+    for _ in range(2):
+        model = _model()
+        train(
+            model,
+            data,
+            config,
+            generator=torch.Generator().manual_seed(7),
+            augment=lambda x, g: x + 0.01 * torch.randn(x.shape, generator=g),
+        )
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    other = _model()
+    train(other, data, config, generator=torch.Generator().manual_seed(8))
+    assert not torch.equal(states[0]["0.weight"], other.state_dict()["0.weight"])
+
+
+def test_training_learns_and_records_history() -> None:
+    data = _blobs()
+    config = TrainConfig(
+        optimizer="sgd", lr=0.1, momentum=0.9, epochs=5, batch_size=50, eval_every=4
+    )
+    model = _model()
+    result = train(model, data, config, generator=torch.Generator().manual_seed(0), eval_data=data)
+    assert result.steps == 5 * 4 == len(result.loss) == len(result.accuracy)
+    assert list(result.eval_steps) == [0, 4, 8, 12, 16, 20]
+    assert result.final_eval is not None and result.final_eval[1] > 0.9
+    assert result.eval_loss[-1] < result.eval_loss[0]
+    assert model.training  # mode restored
+
+
+def test_steps_counted_in_optimizer_steps_and_on_step() -> None:
+    seen: list[int] = []
+    config = TrainConfig(steps=11, batch_size=64)
+    result = train(
+        _model(),
+        _blobs(),
+        config,
+        generator=torch.Generator().manual_seed(0),
+        on_step=lambda step, info: seen.append(step),
+    )
+    assert seen == list(range(1, 12))
+    assert result.steps == 11
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("constant", [0.05, 0.1, 0.1, 0.1, 0.1, 0.1]),
+        (
+            "cosine",
+            [
+                0.05,
+                0.1,
+                0.1,
+                0.1 * (1 + math.cos(math.pi / 4)) / 2,
+                0.05,
+                0.1 * (1 + math.cos(3 * math.pi / 4)) / 2,
+            ],
+        ),
+        ("step", [0.05, 0.1, 0.1, 0.01, 0.01, 0.001]),
+    ],
+)
+def test_learning_rate_schedules(schedule: str, expected: list[float]) -> None:
+    config = TrainConfig(
+        lr=0.1,
+        steps=6,
+        schedule=schedule,  # type: ignore[arg-type]
+        warmup_steps=2,
+        step_milestones=(0.5, 0.8),
+    )
+    got = [config.learning_rate(s, 6, 3) for s in range(6)]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_penalty_and_batch_penalty_are_added() -> None:
+    data = _blobs()
+    config = TrainConfig(steps=3)
+    result = train(
+        _model(),
+        data,
+        config,
+        generator=torch.Generator().manual_seed(0),
+        penalty=lambda m: torch.tensor(2.0),
+        batch_penalty=lambda x, logits: logits.sum() * 0 + 0.5,
+    )
+    np.testing.assert_allclose(result.penalty, 2.5)
+
+
+def test_mask_classes_restricts_loss_and_accuracy() -> None:
+    x, y = _blobs()
+    keep = y != 2
+    data = (x[keep], y[keep])
+    model = _model()
+    full_loss, _ = evaluate(model, data)
+    masked_loss, _ = evaluate(model, data, mask_classes=[0, 1])
+    assert masked_loss < full_loss  # fewer competitors
+    train(
+        model,
+        data,
+        TrainConfig(lr=0.2, epochs=5, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+        class_groups=[[0, 1]],
+    )
+    assert evaluate(model, data, mask_classes=[0, 1])[1] > 0.95
+    with pytest.raises(InputError, match="outside the mask classes"):
+        evaluate(model, _blobs(), mask_classes=[0, 1])
+
+
+def test_class_groups_mask_each_example_to_its_group() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(2, 4)
+    x = torch.randn(6, 2)
+    y = torch.tensor([0, 1, 2, 3, 0, 2])
+    # each example scored as a two-way problem in its own group, label smoothing included
+    logits = model(x).detach()
+    pairs = torch.stack(
+        [logits[torch.arange(6), (y // 2) * 2], logits[torch.arange(6), (y // 2) * 2 + 1]], 1
+    )
+    reference = nn.functional.cross_entropy(pairs, y % 2, label_smoothing=0.2)
+    config = TrainConfig(steps=1, batch_size=6, label_smoothing=0.2)
+    result = train(
+        model,
+        (x, y),
+        config,
+        generator=torch.Generator().manual_seed(0),
+        class_groups=[[0, 1], [2, 3]],
+    )
+    assert result.loss[0] == pytest.approx(float(reference), rel=1e-6)
+
+
+def test_evaluate_uses_eval_mode_and_restores_it() -> None:
+    model = _model()
+    x, y = _blobs()
+    first = evaluate(model, (x, y), batch_size=7)
+    second = evaluate(model, (x, y), batch_size=1000)
+    assert first == pytest.approx(second, rel=1e-6)  # dropout off, batch-invariant
+    assert model.training
+    model.eval()
+    evaluate(model, (x, y))
+    assert not model.training
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError, match="optimizer must be"):
+        TrainConfig(optimizer="adagrad")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="at most one of epochs and steps"):
+        TrainConfig(epochs=2, steps=10)
+    assert TrainConfig(batch_size=32).total_steps(100) == 4  # one epoch by default
+    with pytest.raises(ConfigError, match="lr must be positive"):
+        TrainConfig(lr=0.0)
+    with pytest.raises(InputError, match="3 examples but y has 2"):
+        train(
+            _model(),
+            (torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)),
+            TrainConfig(),
+            generator=torch.Generator(),
+        )
+
+
+def test_checkpoint_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = _model(0)
+    optimizer = torch.optim.Adam(model.parameters())
+    path = save_checkpoint(tmp_path / "sub" / "ckpt.pt", model, optimizer, extra={"step": 3})
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary left over
+    other = _model(1)
+    loaded = load_checkpoint(path, other)
+    assert loaded["extra"] == {"step": 3}
+    assert loaded["optimizer"] is not None
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
+    )
+    with pytest.raises(DataError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", other)
