@@ -1,0 +1,52 @@
+"""Loss-landscape geometry: directions, surfaces, Hessian, Fisher and sharpness probes.
+
+Every probe takes a model, ``loss_fn(outputs, targets) -> mean loss`` (nats) and data (an
+``(x, y)`` pair or an iterable of batches), evaluates the model functionally in eval semantics and
+leaves it untouched. Parameter-space vectors are ``dict[str, Tensor]`` keyed like
+``named_parameters()``.
+"""
+
+from axionlab.landscape.directions import (
+    TrajectoryPCA,
+    difference_direction,
+    random_directions,
+    trajectory_directions,
+)
+from axionlab.landscape.fisher import fisher_diagonal, fisher_trace
+from axionlab.landscape.hessian import (
+    HessianEigen,
+    HessianOperator,
+    SpectralDensity,
+    TraceEstimate,
+    hessian_density,
+    hessian_directions,
+    hessian_top_eigenvalues,
+    hessian_trace,
+)
+from axionlab.landscape.sharpness import Sharpness, loss_barrier, sharpness
+from axionlab.landscape.surface import LossLine, LossSurface, interpolate, loss_line, loss_plane
+
+__all__ = [
+    "HessianEigen",
+    "HessianOperator",
+    "LossLine",
+    "LossSurface",
+    "Sharpness",
+    "SpectralDensity",
+    "TraceEstimate",
+    "TrajectoryPCA",
+    "difference_direction",
+    "fisher_diagonal",
+    "fisher_trace",
+    "hessian_density",
+    "hessian_directions",
+    "hessian_top_eigenvalues",
+    "hessian_trace",
+    "interpolate",
+    "loss_barrier",
+    "loss_line",
+    "loss_plane",
+    "random_directions",
+    "sharpness",
+    "trajectory_directions",
+]

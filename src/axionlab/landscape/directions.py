@@ -1,0 +1,188 @@
+"""Directions in parameter space for slicing a loss landscape.
+
+A direction is a ``dict[str, Tensor]`` keyed like the model's trainable ``named_parameters()``.
+Random directions follow Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets" (§4,
+filter normalisation); trajectory directions follow their §6 (PCA of the optimisation path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from axionlab.errors import InputError
+from axionlab.landscape._common import Params, check_keys, dot, split_parameters, unflatten
+
+Normalization = Literal["filter", "layer", "none"]
+_EPS = 1e-10
+
+
+def parameters_of(source: nn.Module | Mapping[str, Tensor]) -> Params:
+    """Detached trainable parameters of a model, or a copy of an existing parameter dictionary."""
+    if isinstance(source, nn.Module):
+        return split_parameters(source)[0]
+    return {n: t.detach() for n, t in source.items()}
+
+
+def random_directions(
+    model: nn.Module,
+    n: int = 2,
+    *,
+    normalization: Normalization = "filter",
+    ignore_1d: bool = True,
+    orthogonalize: bool = False,
+    generator: torch.Generator | None = None,
+) -> list[Params]:
+    """Gaussian random directions, normalised to the scale of the model's weights.
+
+    Parameters
+    ----------
+    model
+        Model whose trainable parameters define the keys, shapes and scales; not modified.
+    n
+        Number of directions.
+    normalization
+        ``"filter"``: each output filter/row (slice along dim 0) is rescaled to the norm of the
+        matching weight filter (Li et al. 2018, §4); ``"layer"``: each tensor is rescaled to the
+        norm of its weight tensor; ``"none"``: raw standard normal draws.
+    ignore_1d
+        Zero 1-D parameters (biases, normalisation scales), as Li et al. do. When kept, a 1-D
+        parameter counts as one filter under ``"filter"``.
+    orthogonalize
+        Gram–Schmidt the directions against each other (after normalisation); each is rescaled to
+        its pre-projection norm, so filter norms then hold only approximately.
+    generator
+        CPU random stream; draws are made on CPU in float32 so results do not depend on the device.
+        ``None`` means a fresh stream seeded with 0.
+
+    Returns
+    -------
+    list[dict[str, Tensor]]
+        ``n`` directions on the model's device and dtype.
+
+    Raises
+    ------
+    InputError
+        For ``n < 1`` or an unknown ``normalization``.
+    """
+    if n < 1:
+        raise InputError(f"n must be >= 1, got {n}")
+    if normalization not in ("filter", "layer", "none"):
+        raise InputError(
+            f"normalization must be 'filter', 'layer' or 'none', got {normalization!r}"
+        )
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    params = split_parameters(model)[0]
+    directions = []
+    for _ in range(n):
+        direction = {}
+        for name, weight in params.items():
+            # Always draw, so ignore_1d never shifts the stream used by other tensors.
+            draw = torch.randn(weight.shape, generator=generator, dtype=torch.float32)
+            draw = draw.to(device=weight.device, dtype=weight.dtype)
+            if weight.dim() <= 1 and ignore_1d:
+                direction[name] = torch.zeros_like(weight)
+            else:
+                direction[name] = _normalize(draw, weight, normalization)
+        directions.append(direction)
+    return _orthogonalize(directions) if orthogonalize else directions
+
+
+def _normalize(draw: Tensor, weight: Tensor, normalization: Normalization) -> Tensor:
+    if normalization == "none":
+        return draw
+    if normalization == "layer" or weight.dim() <= 1:
+        dims: tuple[int, ...] = tuple(range(weight.dim()))
+    else:
+        dims = tuple(range(1, weight.dim()))
+    norm = torch.linalg.vector_norm
+    scale: Tensor = norm(weight, dim=dims, keepdim=True) / (
+        norm(draw, dim=dims, keepdim=True) + _EPS
+    )
+    return draw * scale
+
+
+def _orthogonalize(directions: list[Params]) -> list[Params]:
+    done: list[Params] = []
+    for direction in directions:
+        norm = dot(direction, direction).sqrt()
+        current = dict(direction)
+        for basis in done:
+            coef = (dot(current, basis) / dot(basis, basis)).item()
+            current = {k: v - coef * basis[k] for k, v in current.items()}
+        new_norm = dot(current, current).sqrt()
+        if new_norm <= _EPS * max(norm.item(), 1.0):
+            raise InputError("directions are linearly dependent; cannot orthogonalize them")
+        factor = (norm / new_norm).item()
+        done.append({k: v * factor for k, v in current.items()})
+    return done
+
+
+def difference_direction(
+    start: nn.Module | Mapping[str, Tensor], end: nn.Module | Mapping[str, Tensor]
+) -> Params:
+    """The direction ``end - start`` between two parameter sets (e.g. two trained models).
+
+    Raises
+    ------
+    InputError
+        If the two sets do not have the same keys and shapes.
+    """
+    a, b = parameters_of(start), parameters_of(end)
+    check_keys(a, b, "end")
+    return {k: b[k] - a[k] for k in a}
+
+
+@dataclass(frozen=True)
+class TrajectoryPCA:
+    """Principal directions of an optimisation trajectory around its final point.
+
+    ``directions[i]`` has unit norm; ``explained_variance_ratio[i]`` is the fraction of the
+    trajectory's variance (around the final point) it captures.
+    """
+
+    directions: list[Params]
+    explained_variance_ratio: np.ndarray
+
+
+def trajectory_directions(
+    center: nn.Module | Mapping[str, Tensor],
+    trajectory: Sequence[nn.Module | Mapping[str, Tensor]],
+    n: int = 2,
+) -> TrajectoryPCA:
+    """Top ``n`` principal directions of ``trajectory - center`` (Li et al. 2018, §6).
+
+    Parameters
+    ----------
+    center
+        The point the plane is drawn around (typically the final weights).
+    trajectory
+        Parameter sets visited during training (models or parameter dictionaries).
+    n
+        Number of principal directions.
+
+    Raises
+    ------
+    InputError
+        If fewer than ``n`` snapshots are given or their keys/shapes differ from ``center``.
+    """
+    base = parameters_of(center)
+    if n < 1 or len(trajectory) < n:
+        raise InputError(f"need n >= 1 and at least n snapshots, got n={n}, {len(trajectory)}")
+    rows = []
+    for snapshot in trajectory:
+        point = parameters_of(snapshot)
+        check_keys(base, point, "trajectory snapshot")
+        rows.append(torch.cat([(point[k] - base[k]).reshape(-1).double().cpu() for k in base]))
+    matrix = torch.stack(rows)  # (T, P)
+    _, singular, vh = torch.linalg.svd(matrix, full_matrices=False)
+    energy = singular.square()
+    ratio = (energy[:n] / energy.sum().clamp_min(_EPS)).numpy()
+    directions = [unflatten(vh[i], base) for i in range(n)]
+    return TrajectoryPCA(directions=directions, explained_variance_ratio=ratio)
