@@ -98,3 +98,10 @@ def test_hash_stable_and_sensitive():
     assert a.config_hash() == b.config_hash() != c.config_hash()
     assert a.slice_hash("seed") == c.slice_hash("seed")
     assert validate(Demo, __import__("yaml").safe_load(dump_yaml(c))) == c
+
+
+def test_overrides_index_lists():
+    data = apply_overrides({"protocol": "demo", "models": ["mlp", "mlp"]}, ["models.1=cnn"])
+    assert data["models"] == ["mlp", "cnn"]
+    with pytest.raises(ConfigError, match="'models.5' needs a list index below 2"):
+        apply_overrides(data, ["models.5=cnn"])

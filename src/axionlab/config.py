@@ -10,6 +10,7 @@ problem becomes a one-line :class:`~axionlab.errors.ConfigError` naming the dott
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -122,16 +123,26 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         except yaml.YAMLError:
             value = raw
         parts = key.strip().split(".")
-        node = result
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override '{item}': '{'.'.join(parts[: i + 1])}' is not a "
+        node: Any = result
+        for i, part in enumerate(parts):
+            where = ".".join(parts[: i + 1])
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override '{item}': '{where}' needs a list index below "
+                                      f"{len(node)}")
+                part_key: Any = int(part)
+            elif isinstance(node, dict):
+                part_key = part
+                if not last and node.get(part) is None:
+                    node[part] = {}
+            else:
+                raise ConfigError(f"override '{item}': '{'.'.join(parts[:i])}' is not a "
                                   "mapping, so it has no sub-keys")
-            node = child
-        node[parts[-1]] = value
+            if last:
+                node[part_key] = value
+            else:
+                node = node[part_key]
     return result
 
 
@@ -156,9 +167,8 @@ def _describe(err: ValidationError, model: type[Any], source: str) -> str:
     loc = [str(p) for p in first["loc"]]
     key = ".".join(loc) or "<root>"
     kind = first["type"]
-    if kind == "extra_forbidden":
-        parent = _model_at(model, loc[:-1])
-        fields = list(parent.model_fields) if parent is not None else []
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        fields = _field_names(_model_at(model, loc[:-1]))
         hint = did_you_mean(loc[-1], fields).strip()
         hint = f"; {hint[0].lower()}{hint[1:]}" if hint else f"; valid keys: {', '.join(fields)}"
         return f"unknown key '{key}' in {source}{hint}"
@@ -170,19 +180,35 @@ def _describe(err: ValidationError, model: type[Any], source: str) -> str:
     return f"{key}: {message}{shown} (in {source})"
 
 
-def _model_at(model: type[Any], loc: list[str]) -> type[BaseModel] | None:
-    """The config model class that sits at dotted path ``loc`` (for key suggestions)."""
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and (issubclass(obj, BaseModel) or dataclasses.is_dataclass(obj))
+
+
+def _field_names(model: Any) -> list[str]:
+    if model is None:
+        return []
+    if dataclasses.is_dataclass(model):
+        return [f.name for f in dataclasses.fields(model)]
+    return list(model.model_fields)
+
+
+def _field_type(model: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(model):
+        return typing.get_type_hints(model).get(name)
+    field = model.model_fields.get(name)
+    return None if field is None else field.annotation
+
+
+def _model_at(model: type[Any], loc: list[str]) -> Any:
+    """The config model (or dataclass) at dotted path ``loc``, for key suggestions."""
     current: Any = model
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if not _is_model(current):
             return None
         if part.isdigit():
             continue
-        field = current.model_fields.get(part)
-        if field is None:
-            return None
-        current = _inner_model(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        current = _inner_model(_field_type(current, part))
+    return current if _is_model(current) else None
 
 
 def _inner_model(annotation: Any) -> Any:
@@ -190,7 +216,7 @@ def _inner_model(annotation: Any) -> Any:
     if origin in (Union, types.UnionType, list, tuple, dict, typing.Annotated):
         for arg in typing.get_args(annotation):
             inner = _inner_model(arg)
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
+            if _is_model(inner):
                 return inner
         return None
     return annotation

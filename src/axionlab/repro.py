@@ -7,6 +7,7 @@ changing how much randomness one phase uses never shifts another.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,6 +40,8 @@ def _json_default(obj: Any) -> Any:
         return list(obj)
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     raise TypeError(f"cannot hash object of type {type(obj).__name__}")
 
 

@@ -42,11 +42,11 @@ def test_missing_root_message(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(
         DataError,
-        match=r"dataset 'cifar100' needs data.root: directory .*nope "
+        match=r"dataset 'cifar100' needs a root directory, .*nope "
         r"does not exist; expected cifar-100-python/\{train,test\}",
     ):
         load_dataset("cifar100", root=missing)
-    with pytest.raises(DataError, match=r"dataset 'resisc45' needs data\.root: none was given"):
+    with pytest.raises(DataError, match=r"dataset 'resisc45' needs a root directory, none was given"):
         load_dataset("resisc45")
 
 

@@ -1,4 +1,4 @@
-"""Loaders for datasets the user downloads once into ``data.root`` (no network access here).
+"""Loaders for datasets the user downloads once into a local root directory (no network here).
 
 - ``mnist``: LeCun et al. 1998, IDX files (``train-images-idx3-ubyte`` ..., optionally ``.gz``).
 - ``cifar10`` / ``cifar100``: Krizhevsky 2009, "python version" pickle batches.
@@ -30,11 +30,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 def _require_root(name: str, root: Path | None, expected: str) -> Path:
     if root is None:
-        raise DataError(f"dataset '{name}' needs data.root: none was given; expected {expected}")
+        raise DataError(
+            f"dataset '{name}' needs a root directory, none was given; expected {expected}"
+        )
     if not root.is_dir():
         raise DataError(
-            f"dataset '{name}' needs data.root: directory {root} does not exist; "
-            f"expected {expected}"
+            f"dataset '{name}' needs a root directory, {root} does not exist; expected {expected}"
         )
     return root
 
@@ -87,7 +88,7 @@ def _find_idx(root: Path, stem: str) -> Path:
     for path in (root / stem, root / f"{stem}.gz"):
         if path.is_file():
             return path
-    raise DataError(f"dataset 'mnist': file {root / stem} (or .gz) not found in data.root")
+    raise DataError(f"dataset 'mnist': file {root / stem} (or .gz) not found in the root directory")
 
 
 @DATASETS.register("mnist")
@@ -125,9 +126,7 @@ def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndar
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[label_key], dtype=np.int64)
     except FileNotFoundError:
-        raise DataError(
-            f"CIFAR batch {path} not found; is data.root the right directory?"
-        ) from None
+        raise DataError(f"CIFAR batch {path} not found; is the root directory right?") from None
     except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
         raise DataError(
             f"{path} is not a CIFAR python batch ({type(exc).__name__}: {exc})"

@@ -29,25 +29,33 @@ def plane_contour(ax: Axes, alphas: np.ndarray, betas: np.ndarray, values: np.nd
                   title: str) -> None:
     """Filled contour of a loss plane (row i = alphas[i]); non-finite points shown as gaps."""
     grid = np.ma.masked_invalid(values)
-    levels = np.quantile(grid.compressed(), np.linspace(0, 1, 21)) if grid.count() else 10
-    levels = np.unique(levels) if isinstance(levels, np.ndarray) else levels
-    if isinstance(levels, np.ndarray) and levels.size < 2:
-        levels = 2
-    cs = ax.contourf(betas, alphas, grid, levels=levels, cmap="viridis")
+    finite = grid.compressed()
+    # Quantile levels resolve the basin, where a linear scale spends every level on the rim.
+    levels = np.unique(np.quantile(finite, np.linspace(0, 1, 21))) if finite.size else finite
+    cs = ax.contourf(betas, alphas, grid, levels=levels if levels.size >= 2 else 10,
+                     cmap="viridis")
     ax.plot([0], [0], marker="+", color="red", markersize=10)
     ax.set_xlabel("β (direction 2)")
     ax.set_ylabel("α (direction 1)")
     ax.set_title(title, fontsize=9)
-    ax.figure.colorbar(cs, ax=ax, shrink=0.8)
+    ax.figure.colorbar(cs, ax=ax, shrink=0.8, format="%.3g")
 
 
-def persistence_diagram(ax: Axes, diagrams: Sequence[np.ndarray], title: str) -> None:
-    """Birth–death scatter per homology dimension; essential classes drawn on a top line."""
-    finite = [d[np.isfinite(d[:, 1])] for d in diagrams if len(d)]
-    values = np.concatenate([d.ravel() for d in finite]) if finite else np.zeros(1)
-    births = np.concatenate([d[:, 0] for d in diagrams if len(d)]) if finite else values
-    lo = float(min(values.min(), births.min()))
-    hi = float(values.max())
+def persistence_diagram(ax: Axes, diagrams: Sequence[np.ndarray], title: str,
+                        value_range: tuple[float, float] | None = None) -> None:
+    """Birth–death scatter per homology dimension; essential classes drawn on a top line.
+
+    ``value_range`` (the filtered function's min and max) fixes the axes, so a diagram with a
+    single essential class still shows where it sits in the function's range.
+    """
+    pairs = np.concatenate([np.asarray(d).reshape(-1, 2) for d in diagrams] or [np.zeros((0, 2))])
+    finite = pairs[np.isfinite(pairs)]
+    if value_range is not None:
+        lo, hi = value_range
+    else:
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
     top = hi + 0.05 * (hi - lo + 1e-12)
     for dim, diagram in enumerate(diagrams):
         if not len(diagram):
@@ -110,7 +118,7 @@ def grid(n: int, ncols: int, size: tuple[float, float] = (3.2, 2.8)) -> tuple[Fi
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()

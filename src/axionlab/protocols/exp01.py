@@ -1,0 +1,540 @@
+"""EXP-01: does loss-landscape topology at the end of task A predict forgetting on task B?
+
+Units are architecture × dataset × seed. Each unit runs these cached phases:
+
+1. ``task_a``: train on the first classes of the dataset (task A).
+2. ``plane_<s>`` for each slice s: the task-A test loss on a 2-D plane through the trained
+   weights along two filter-normalised Gaussian directions (Li et al. 2018), in eval mode, with an
+   odd grid so the trained point is the centre.
+3. ``topology_<s>``: sublevel-set persistence of that plane (cubical H0/H1), summary features,
+   the lab's legacy graph statistic (Ripser without vertex births) and the window's mean loss.
+4. ``curvature``: Hessian top eigenvalue and trace, Fisher trace and sharpness on task A.
+5. ``forget_<strategy>`` for each configured strategy: the head expanded to all classes
+   (class-incremental), then task B by SGD, task-A accuracy at the configured steps; retention
+   ret@k = acc_A(k)/acc_A(0) and AURC (mean retention over steps ≤ ``aurc_max_step``).
+
+The analysis correlates every predictor with every outcome (per dataset and pooled) with
+permutation p-values, bootstrap CIs, Holm/Bonferroni corrections and partial correlations
+controlling for log parameter count; fits leave-one-architecture-out ridge models with and
+without topology features; and reports the slice-to-slice stability of every feature.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from axionlab.config import RunConfig, Section, registered_name
+from axionlab.continual import STRATEGIES, TaskContext, build_strategy, retention_curve
+from axionlab.data import Dataset, Task, load_dataset, split_classes
+from axionlab.errors import ConfigError, DataError
+from axionlab.landscape import (
+    fisher_diagonal,
+    fisher_trace,
+    hessian_top_eigenvalues,
+    hessian_trace,
+    loss_plane,
+    random_directions,
+    sharpness,
+)
+from axionlab.models import build_model, count_parameters
+from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
+from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec
+from axionlab.repro import torch_generator
+from axionlab.runs import (
+    PhaseRecord,
+    Run,
+    phase_key,
+    read_json,
+    read_npz,
+    write_csv,
+    write_json,
+    write_npz,
+)
+from axionlab.stats import correlation_table, icc, loo_ridge
+from axionlab.topology import diagram_features, grid_graph_persistence, sublevel_persistence
+from axionlab.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
+
+StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
+
+TOPOLOGY_FEATURES = (
+    "h0_total_persistence", "h0_total_persistence_norm", "h0_max_persistence_norm",
+    "h0_count_above", "h0_entropy", "h1_total_persistence", "h1_total_persistence_norm",
+    "h1_max_persistence_norm", "h1_count_above", "h1_entropy",
+)
+CONTROL_FEATURES = ("legacy_h0_total", "window_mean_loss")
+CURVATURE_FEATURES = ("hessian_top_eig", "hessian_trace", "fisher_trace", "sharpness",
+                      "adaptive_sharpness")
+
+
+class Exp01Dataset(DatasetSpec):
+    """A dataset and its task split: task A = the first ``task_a_classes`` classes, B = the rest."""
+
+    task_a_classes: int = Field(5, ge=1)
+
+
+class LandscapeSection(Section):
+    slices: int = Field(2, ge=1)
+    steps: int = Field(25, ge=3)
+    span: tuple[float, float] = (-1.0, 1.0)
+    normalization: Literal["filter", "layer", "none"] = "filter"
+    ignore_1d: bool = True
+    split: Literal["test", "train"] = "test"
+    max_examples: int | None = Field(None, ge=1)
+    strategy: Literal["loop", "vmap"] = "loop"
+    """Fixed (not "auto") so that the same config always takes the same numerical path."""
+
+    @field_validator("steps")
+    @classmethod
+    def _odd(cls, steps: int) -> int:
+        if steps % 2 == 0:
+            raise ValueError(f"must be odd so the trained weights are the grid centre, got {steps}")
+        return steps
+
+
+class TopologySection(Section):
+    construction: Literal["top", "vertex"] = "top"
+    threshold: float = Field(0.05, gt=0, lt=1)
+    """Counts keep pairs whose persistence exceeds this fraction of the plane's dynamic range."""
+    legacy: bool = True
+    """Also compute the lab's published statistic (Ripser without vertex births)."""
+
+
+class CurvatureSection(Section):
+    enabled: bool = True
+    examples: int | None = Field(512, ge=1)
+    """Task-A training examples used by every curvature probe (None: all)."""
+    hessian_tol: float = Field(1e-3, gt=0)
+    max_hvp: int = Field(100, ge=2)
+    trace_hvp: int = Field(30, ge=3)
+    fisher: Literal["exact", "empirical", "sampled"] = "empirical"
+    sharpness_rho: float = Field(0.05, gt=0)
+
+
+class StrategySpec(Section):
+    name: StrategyName
+    options: dict[str, Any] = {}
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @field_validator("name")
+    @classmethod
+    def _consolidating(cls, name: str) -> str:
+        if name == "si":
+            raise ValueError("'si' must watch task A being trained, which EXP-01's shared task-A "
+                             "phase does not do; use ewc, online_ewc, mas, l2, lwf, replay or joint")
+        return name
+
+
+class TaskBSection(Section):
+    train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.01, batch_size=128)
+    eval_steps: list[int] = [0, 10, 25, 50, 100, 250, 500]
+    aurc_max_step: int = Field(500, ge=1)
+    strategies: list[StrategySpec] = [StrategySpec(name="naive"),
+                                      StrategySpec(name="ewc", options={"strength": 1000.0})]
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskBSection:
+        labels = [s.display for s in self.strategies]
+        if "naive" not in labels:
+            raise ValueError("strategies must include 'naive' (the baseline of every benefit)")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"strategy labels must be unique, got {labels}")
+        if min(self.eval_steps) < 0 or max(self.eval_steps) < 1:
+            raise ValueError(f"eval_steps must be >= 0 with a positive maximum, got "
+                             f"{self.eval_steps}")
+        return self
+
+
+class AnalysisSection(Section):
+    n_permutations: int = Field(10_000, ge=0)
+    n_bootstrap: int = Field(2_000, ge=0)
+    ridge_permutations: int = Field(500, ge=0)
+    retention_steps: list[int] = [50, 500]
+    """Steps k whose ret@k enters the correlation table as an outcome."""
+
+
+class Exp01Config(RunConfig):
+    protocol: Literal["exp01"] = "exp01"
+    datasets: list[Exp01Dataset] = Field(min_length=1)
+    architectures: list[ArchitectureSpec] = Field(min_length=1)
+    seeds: list[int] = [0]
+    task_a: TrainConfig = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
+                                      epochs=10, batch_size=128, schedule="cosine")
+    landscape: LandscapeSection = LandscapeSection()
+    topology: TopologySection = TopologySection()
+    curvature: CurvatureSection = CurvatureSection()
+    task_b: TaskBSection = TaskBSection()
+    analysis: AnalysisSection = AnalysisSection()
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Exp01Config:
+        labels = [a.display for a in self.architectures]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"architecture labels must be unique (set 'label'), got {labels}")
+        if self.topology.legacy and self.landscape.steps > 774:
+            raise ValueError("topology.legacy needs landscape.steps <= 774 (Ripser's index limit "
+                             "on grid graphs); set topology.legacy: false for larger grids")
+        missing = [k for k in self.analysis.retention_steps if k not in self.task_b.eval_steps]
+        if missing:
+            raise ValueError(f"analysis.retention_steps {missing} are not in task_b.eval_steps")
+        return self
+
+
+# --- data and models ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _load(name: str, root: str | None, seed: int, options_json: str) -> Dataset:
+    return load_dataset(name, root=root, seed=seed, **json.loads(options_json))
+
+
+def _tasks(spec: Exp01Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    dataset = _load(spec.name, spec.root, seed, json.dumps(spec.options, sort_keys=True))
+    if spec.task_a_classes >= len(dataset.classes):
+        raise ConfigError(f"datasets.task_a_classes must be below the {len(dataset.classes)} "
+                          f"classes of '{spec.name}', got {spec.task_a_classes}")
+    return split_classes(dataset, spec.task_a_classes)
+
+
+def _model(config: Exp01Config, unit: Unit, task_a: Dataset) -> torch.nn.Module:
+    arch = config.architectures[unit.params["arch"]]
+    return build_model(arch.name, task_a.input_shape, len(task_a.classes),
+                       generator=torch_generator(unit.params["seed"], "init", arch.display),
+                       **arch.options)
+
+
+def _trained_model(config: Exp01Config, unit: Unit, task_a: Dataset,
+                   record: PhaseRecord) -> torch.nn.Module:
+    model = _model(config, unit, task_a)
+    load_checkpoint(record.path / "model.pt", model)
+    return model.eval()
+
+
+def _split(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None,
+            gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    if n is None or n >= len(y):
+        return x, y
+    index = torch.randperm(len(y), generator=gen)[:n]
+    return x[index], y[index]
+
+
+# --- the protocol ---------------------------------------------------------------------------
+
+
+class Exp01(Protocol):
+    name = "exp01"
+    VERSION = "1"
+    Config = Exp01Config
+
+    def check_inputs(self, config: RunConfig) -> None:
+        assert isinstance(config, Exp01Config)
+        for i, spec in enumerate(config.datasets):
+            try:
+                _tasks(spec, config.seeds[0])
+            except DataError as err:
+                raise DataError(f"datasets.{i}.root: {err}; set it in the config or with "
+                                f"--set datasets.{i}.root=DIR") from None
+
+    def plan(self, config: RunConfig) -> list[Unit]:
+        assert isinstance(config, Exp01Config)
+        return [
+            Unit(f"{data.name}__{arch.display}__s{seed}",
+                 {"dataset": d, "arch": a, "seed": seed})
+            for d, data in enumerate(config.datasets)
+            for a, arch in enumerate(config.architectures)
+            for seed in config.seeds
+        ]
+
+    def run_unit(self, run: Run, config: RunConfig, unit: Unit) -> None:
+        assert isinstance(config, Exp01Config)
+        spec = config.datasets[unit.params["dataset"]]
+        arch = config.architectures[unit.params["arch"]]
+        seed = unit.params["seed"]
+        task_a, task_b = _tasks(spec, seed)
+
+        def train_a(out: Path) -> dict[str, Any]:
+            model = _model(config, unit, task_a)
+            history = train(model, (task_a.x_train, task_a.y_train), config.task_a,
+                            generator=torch_generator(seed, "train_a", arch.display),
+                            progress=False)
+            loss, acc = evaluate(model, (task_a.x_test, task_a.y_test), batch_size=1024)
+            save_checkpoint(out / "model.pt", model)
+            write_npz(out / "history.npz", {"loss": history.loss, "accuracy": history.accuracy})
+            return {"task_a_acc": acc, "task_a_loss": loss, "params": count_parameters(model),
+                    "family": str(getattr(model, "family", arch.name)), "arch": arch.display,
+                    "dataset": spec.name, "seed": seed}
+
+        a_key = phase_key(self.VERSION, {"data": spec.model_dump(), "arch": arch.model_dump(),
+                                         "seed": seed, "train": config.task_a})
+        a_rec = run.phase(unit.id, "task_a", a_key, train_a)
+
+        for s in range(config.landscape.slices):
+            plane = self._plane(run, config, unit, task_a, a_rec, s)
+            self._topology(run, config, unit, plane, s)
+        if config.curvature.enabled:
+            self._curvature(run, config, unit, task_a, a_rec)
+        for strategy in config.task_b.strategies:
+            self._forget(run, config, unit, task_a, task_b, a_rec, strategy)
+
+    def _plane(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
+               a_rec: PhaseRecord, s: int) -> PhaseRecord:
+        land = config.landscape
+
+        def compute(out: Path) -> dict[str, Any]:
+            model = _trained_model(config, unit, task_a, a_rec)
+            directions = random_directions(
+                model, 2, normalization=land.normalization, ignore_1d=land.ignore_1d,
+                generator=torch_generator(unit.params["seed"], "directions", unit.id, s))
+            surface = loss_plane(model, F.cross_entropy, _split(task_a, land.split), directions,
+                                 steps=land.steps, span=land.span, max_examples=land.max_examples,
+                                 strategy=land.strategy, show_progress=False)
+            write_npz(out / "plane.npz", {"alphas": surface.alphas, "betas": surface.betas,
+                                          "values": surface.values})
+            return {"center_loss": surface.center_loss, "n_nonfinite": surface.n_nonfinite,
+                    "seconds": surface.seconds, "strategy": surface.strategy}
+
+        key = phase_key(self.VERSION, {"landscape": land.model_dump(), "slice": s}, [a_rec])
+        return run.phase(unit.id, f"plane_{s}", key, compute)
+
+    def _topology(self, run: Run, config: Exp01Config, unit: Unit, plane: PhaseRecord,
+                  s: int) -> PhaseRecord:
+        topo = config.topology
+
+        def compute(out: Path) -> dict[str, Any]:
+            values = read_npz(plane.path / "plane.npz")["values"]
+            # A NaN loss is a diverged evaluation: it enters the filtration last, as +inf.
+            values = np.where(np.isnan(values), np.inf, values)
+            diagrams = sublevel_persistence(values, construction=topo.construction)
+            features = diagram_features(diagrams, values=values, threshold=topo.threshold)
+            finite = values[np.isfinite(values)]
+            features["window_mean_loss"] = float(finite.mean()) if finite.size else math.nan
+            arrays = {f"h{k}": d for k, d in enumerate(diagrams)}
+            if topo.legacy:
+                legacy = grid_graph_persistence(values, vertex_births=False)
+                h0 = legacy[0]
+                features["legacy_h0_total"] = float(np.sum(np.diff(h0[np.isfinite(h0[:, 1])],
+                                                                   axis=1)))
+                arrays.update({f"legacy_h{k}": d for k, d in enumerate(legacy)})
+            write_npz(out / "diagrams.npz", arrays)
+            write_json(out / "features.json", features)
+            return features
+
+        key = phase_key(self.VERSION, {"topology": topo.model_dump()}, [plane])
+        return run.phase(unit.id, f"topology_{s}", key, compute)
+
+    def _curvature(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
+                   a_rec: PhaseRecord) -> PhaseRecord:
+        curv = config.curvature
+        seed = unit.params["seed"]
+
+        def compute(out: Path) -> dict[str, Any]:
+            model = _trained_model(config, unit, task_a, a_rec)
+            data = _subset(task_a.x_train, task_a.y_train, curv.examples,
+                           torch_generator(seed, "curvature_data", unit.id))
+            top = hessian_top_eigenvalues(model, F.cross_entropy, data, k=1, tol=curv.hessian_tol,
+                                          max_hvp=curv.max_hvp,
+                                          generator=torch_generator(seed, "lanczos", unit.id))
+            trace = hessian_trace(model, F.cross_entropy, data, method="hutch++",
+                                  n_hvp=curv.trace_hvp,
+                                  generator=torch_generator(seed, "hutch", unit.id))
+            fisher = fisher_diagonal(model, data, kind=curv.fisher,
+                                     generator=torch_generator(seed, "fisher", unit.id))
+            sharp = sharpness(model, F.cross_entropy, data, rho=curv.sharpness_rho)
+            adaptive = sharpness(model, F.cross_entropy, data, rho=curv.sharpness_rho,
+                                 adaptive=True)
+            result = {"hessian_top_eig": float(top.eigenvalues[0]),
+                      "hessian_converged": bool(top.converged), "hessian_hvp": top.n_hvp,
+                      "hessian_trace": trace.estimate, "hessian_trace_se": trace.std_error,
+                      "fisher_trace": fisher_trace(fisher), "sharpness": sharp.value,
+                      "adaptive_sharpness": adaptive.value}
+            write_json(out / "curvature.json", result)
+            return result
+
+        key = phase_key(self.VERSION, {"curvature": curv.model_dump()}, [a_rec])
+        return run.phase(unit.id, "curvature", key, compute)
+
+    def _forget(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
+                task_b: Dataset, a_rec: PhaseRecord, spec: StrategySpec) -> PhaseRecord:
+        tb = config.task_b
+        seed = unit.params["seed"]
+
+        def compute(out: Path) -> dict[str, Any]:
+            model = _trained_model(config, unit, task_a, a_rec)
+            strategy = build_strategy(spec.name, **spec.options)
+            learnt = Task(index=0, classes=tuple(task_a.classes),
+                          train=(task_a.x_train, task_a.y_train),
+                          test=(task_a.x_test, task_a.y_test))
+            context = TaskContext(scenario="class_il", class_groups=None,
+                                  generator=torch_generator(seed, "strategy", unit.id))
+            strategy.after_task(model, learnt, context)
+            # Every strategy sees the same task-B data order and new head rows (the head grows
+            # to all classes inside retention_curve: class-incremental, as the lab's protocol).
+            curve = retention_curve(model, (task_a.x_test, task_a.y_test),
+                                    (task_b.x_train, task_b.y_train), strategy,
+                                    eval_steps=tb.eval_steps, train_config=tb.train,
+                                    generator=torch_generator(seed, "task_b", unit.id),
+                                    task_b_eval=(task_b.x_test, task_b.y_test), progress=False)
+            write_npz(out / "curve.npz", {"steps": curve.steps, "acc_a": curve.acc_a,
+                                          "acc_b": curve.acc_b, "retention": curve.retention})
+            summary: dict[str, Any] = {"aurc": curve.aurc(max_step=tb.aurc_max_step),
+                                       "acc_a0": float(curve.acc_a[0]),
+                                       "acc_b_final": float(curve.acc_b[-1])}
+            for step, ret in zip(curve.steps, curve.retention, strict=True):
+                summary[f"ret@{int(step)}"] = float(ret)
+            return summary
+
+        tb_slice = tb.model_dump(exclude={"strategies"}) | {"strategy": spec.model_dump()}
+        key = phase_key(self.VERSION, tb_slice, [a_rec])
+        return run.phase(unit.id, f"forget_{spec.display}", key, compute)
+
+    # --- analysis ---------------------------------------------------------------------------
+
+    def analyse(self, run: Run, config: RunConfig) -> dict[str, float]:
+        assert isinstance(config, Exp01Config)
+        units = self.plan(config)
+        rows = [unit_row(run, config, unit) for unit in units]
+        write_csv(run.path / "units.csv", rows)
+        predictors = [p for p in predictor_columns(config) if p in rows[0]]
+        outcomes = outcome_columns(config)
+        stats = config.analysis
+        # Holm/Bonferroni adjust the permutation p-values: with few units the t-approximation
+        # behind scipy's Spearman p is far too optimistic (n = 3, |ρ| = 1 gives p = 0).
+        options = {"n_permutations": stats.n_permutations, "n_bootstrap": stats.n_bootstrap,
+                   "seed": config.seed, "adjust": "perm_p"}
+        table = correlation_table(rows, predictors, outcomes, group="dataset",
+                                  covariate="log_params", **options)
+        write_csv(run.path / "correlations.csv", table)
+        by_family = correlation_table(rows, predictors, outcomes, group="family",
+                                      covariate="log_params", pooled=False, **options)
+        write_csv(run.path / "tables" / "correlations_by_family.csv", by_family)
+        write_csv(run.path / "tables" / "ridge.csv", ridge_rows(rows, config))
+        write_csv(run.path / "tables" / "stability.csv", stability_rows(run, config, units))
+        summary = legacy_agreement(rows)
+        write_json(run.path / "tables" / "summary.json", summary)
+        pooled = [r for r in table if r["dataset"] == "all"]
+        headline = {f"rho/{r['predictor']}~{r['outcome']}": r["rho"] for r in pooled
+                    if isinstance(r["rho"], float) and math.isfinite(r["rho"])}
+        headline["units"] = float(len(rows))
+        return headline
+
+    def report(self, run: Run, config: RunConfig) -> Path:
+        assert isinstance(config, Exp01Config)
+        from axionlab.protocols.exp01_report import build_report
+
+        return build_report(run, config, self.plan(config))
+
+
+def strategy_labels(config: Exp01Config) -> list[str]:
+    return [s.display for s in config.task_b.strategies]
+
+
+def predictor_columns(config: Exp01Config) -> list[str]:
+    topo = [*TOPOLOGY_FEATURES, *CONTROL_FEATURES]
+    curvature = list(CURVATURE_FEATURES) if config.curvature.enabled else []
+    return [*topo, *curvature, "log_params"]
+
+
+def outcome_columns(config: Exp01Config) -> list[str]:
+    outcomes = ["aurc_naive", *(f"ret@{k}_naive" for k in config.analysis.retention_steps)]
+    outcomes += [f"{label}_benefit" for label in strategy_labels(config) if label != "naive"]
+    return outcomes
+
+
+def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
+    """One row of units.csv, read from the unit's stored phase outputs."""
+    summary = _summary(run, unit, "task_a")
+    row: dict[str, Any] = {k: summary[k] for k in ("dataset", "arch", "family", "seed")}
+    row.update(unit=unit.id, params=summary["params"], log_params=math.log10(summary["params"]),
+               task_a_acc=summary["task_a_acc"])
+    slices = [_summary(run, unit, f"topology_{s}") for s in range(config.landscape.slices)]
+    for name in sorted(slices[0]):
+        values = np.array([float(sl[name]) for sl in slices])
+        row[name] = float(values.mean())
+        row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    if config.curvature.enabled:
+        curvature = _summary(run, unit, "curvature")
+        row.update({k: curvature[k] for k in CURVATURE_FEATURES})
+    for label in strategy_labels(config):
+        forget = _summary(run, unit, f"forget_{label}")
+        row[f"aurc_{label}"] = forget["aurc"]
+        for step in config.task_b.eval_steps:
+            row[f"ret@{step}_{label}"] = forget[f"ret@{step}"]
+    for label in strategy_labels(config):
+        if label != "naive":
+            row[f"{label}_benefit"] = row[f"aurc_{label}"] - row["aurc_naive"]
+    return row
+
+
+def _summary(run: Run, unit: Unit, phase: str) -> dict[str, Any]:
+    result: dict[str, Any] = read_json(require_phase(run, unit.id, phase) / "manifest.json")[
+        "summary"]
+    return result
+
+
+def ridge_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str, Any]]:
+    """Leave-one-architecture-out ridge: size (+ curvature) vs the same plus topology features."""
+    baseline_cols = ["log_params"] + (["hessian_top_eig", "hessian_trace"]
+                                      if config.curvature.enabled else [])
+    extra_cols = ["h0_total_persistence_norm", "h1_total_persistence_norm", "h0_count_above",
+                  "h1_count_above"]
+    groups = np.array([r["arch"] for r in rows])
+    baseline = np.array([[r[c] for c in baseline_cols] for r in rows], dtype=float)
+    extra = np.array([[r[c] for c in extra_cols] for r in rows], dtype=float)
+    out = []
+    for outcome in outcome_columns(config):
+        target = np.array([r[outcome] for r in rows], dtype=float)
+        fit = loo_ridge(baseline, extra, target, groups,
+                        n_permutations=config.analysis.ridge_permutations, seed=config.seed)
+        out.append({"outcome": outcome, "baseline": "+".join(baseline_cols),
+                    "extra": "+".join(extra_cols), "n": fit.n, "n_groups": fit.n_groups,
+                    "mae_null": fit.mae_null, "mae_baseline": fit.mae_baseline,
+                    "mae_full": fit.mae_full, "improvement": fit.improvement,
+                    "perm_p": fit.perm_p, "reason": fit.reason})
+    return out
+
+
+def stability_rows(run: Run, config: Exp01Config, units: list[Unit]) -> list[dict[str, Any]]:
+    """Slice-to-slice agreement of every topological feature (ICC(3,1) and ICC(2,1))."""
+    if config.landscape.slices < 2:
+        return []
+    per_unit = [[_summary(run, u, f"topology_{s}") for s in range(config.landscape.slices)]
+                for u in units]
+    out = []
+    for name in sorted(per_unit[0][0]):
+        matrix = np.array([[float(sl[name]) for sl in unit] for unit in per_unit])
+        result = icc(matrix)
+        out.append({"feature": name, "icc_3_1": result.icc3_1, "icc_2_1": result.icc2_1,
+                    "icc_p": result.p, "n_units": matrix.shape[0], "n_slices": matrix.shape[1]})
+    return out
+
+
+def legacy_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How closely the lab's legacy H0 statistic tracks the plane's mean loss in this run."""
+    if "legacy_h0_total" not in rows[0]:
+        return {}
+    legacy = np.array([r["legacy_h0_total"] for r in rows])
+    mean = np.array([r["window_mean_loss"] for r in rows])
+    from axionlab.stats import correlate
+
+    result = correlate(legacy, mean, n_permutations=0, n_bootstrap=0)
+    return {"legacy_vs_window_mean_rho": result.rho, "legacy_vs_window_mean_p": result.p,
+            "n_units": len(rows)}
+
+
+PROTOCOLS.add(Exp01.name, Exp01)
