@@ -94,10 +94,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, turning I/O and syntax problems into one-line errors."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; pass a YAML file such as "
-                          "configs/exp01/quick.yaml")
+        raise ConfigError(
+            f"config file {path} does not exist; pass a YAML file such as configs/exp01/quick.yaml"
+        )
     try:
-        data = yaml.safe_load(path.read_text())
+        data: Any = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -106,14 +107,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, "
-                          f"got {type(data).__name__}")
-    return data
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
+    mapping: dict[str, Any] = data
+    return mapping
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with ``a.b.c=value`` overrides applied (values parsed as YAML)."""
-    result = _deep_copy(data)
+    result: dict[str, Any] = _deep_copy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -129,16 +132,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             last = i == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"override '{item}': '{where}' needs a list index below "
-                                      f"{len(node)}")
+                    raise ConfigError(
+                        f"override '{item}': '{where}' needs a list index below {len(node)}"
+                    )
                 part_key: Any = int(part)
             elif isinstance(node, dict):
                 part_key = part
                 if not last and node.get(part) is None:
                     node[part] = {}
             else:
-                raise ConfigError(f"override '{item}': '{'.'.join(parts[:i])}' is not a "
-                                  "mapping, so it has no sub-keys")
+                raise ConfigError(
+                    f"override '{item}': '{'.'.join(parts[:i])}' is not a "
+                    "mapping, so it has no sub-keys"
+                )
             if last:
                 node[part_key] = value
             else:
@@ -224,4 +230,5 @@ def _inner_model(annotation: Any) -> Any:
 
 def dump_yaml(config: BaseModel) -> str:
     """The resolved config as YAML (every default written out), as saved with each run."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    text: str = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return text

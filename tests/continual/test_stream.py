@@ -114,8 +114,9 @@ def test_run_continual_is_one_deterministic_record() -> None:
             train_config=config,
             seed=0,
             strategy_options={"memory": 50},
+            progress=show,
         )
-        for _ in range(2)
+        for show in (None, False)
     ]
     assert runs[0].accuracy.shape == (5, 5)
     assert np.array_equal(runs[0].accuracy, runs[1].accuracy)

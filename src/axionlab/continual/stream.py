@@ -289,6 +289,7 @@ def run_continual(
     model_options: Mapping[str, Any] | None = None,
     strategy_options: Mapping[str, Any] | None = None,
     variant: Variant = "split",
+    progress: bool | None = None,
 ) -> ContinualResult:
     """Build stream, model and strategy from names and run one seed: the unit of a CL benchmark.
 
@@ -313,6 +314,8 @@ def run_continual(
         A name in :data:`axionlab.models.MODELS` and its options.
     variant
         ``"split"``, ``"permuted"`` or ``"rotated"`` (:func:`~axionlab.data.splits.make_stream`).
+    progress
+        Progress bar switch for each task's training (``None``: only on a terminal).
 
     Returns
     -------
@@ -333,6 +336,7 @@ def run_continual(
         train_config,
         scenario=scenario,
         generator=torch_generator(seed, "train"),
+        progress=progress,
     )
     return ContinualResult(
         dataset=dataset.name,

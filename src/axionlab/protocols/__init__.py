@@ -11,4 +11,5 @@ from axionlab.protocols.base import (
 
 __all__ = ["PROTOCOLS", "Protocol", "Unit", "execute", "load_config", "rebuild_report"]
 
-from axionlab.protocols import exp01 as exp01  # noqa: E402  (registers the protocol)
+from axionlab.protocols import continual as continual
+from axionlab.protocols import exp01 as exp01

@@ -25,15 +25,15 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from axionlab.config import RunConfig, Section, registered_name
-from axionlab.continual import STRATEGIES, TaskContext, build_strategy, retention_curve
+from axionlab.config import RunConfig, Section
+from axionlab.continual import TaskContext, build_strategy, retention_curve
 from axionlab.data import Dataset, Task, load_dataset, split_classes
 from axionlab.errors import ConfigError, DataError
 from axionlab.landscape import (
@@ -47,7 +47,7 @@ from axionlab.landscape import (
 )
 from axionlab.models import build_model, count_parameters
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
-from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec
+from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, StrategySpec
 from axionlab.repro import torch_generator
 from axionlab.runs import (
     PhaseRecord,
@@ -62,8 +62,6 @@ from axionlab.runs import (
 from axionlab.stats import correlation_table, icc, loo_ridge
 from axionlab.topology import diagram_features, grid_graph_persistence, sublevel_persistence
 from axionlab.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
-
-StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
 
 TOPOLOGY_FEATURES = (
     "h0_total_persistence", "h0_total_persistence_norm", "h0_max_persistence_norm",
@@ -119,21 +117,14 @@ class CurvatureSection(Section):
     sharpness_rho: float = Field(0.05, gt=0)
 
 
-class StrategySpec(Section):
-    name: StrategyName
-    options: dict[str, Any] = {}
-    label: str = ""
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
-
+class Exp01Strategy(StrategySpec):
     @field_validator("name")
     @classmethod
     def _consolidating(cls, name: str) -> str:
         if name == "si":
-            raise ValueError("'si' must watch task A being trained, which EXP-01's shared task-A "
-                             "phase does not do; use ewc, online_ewc, mas, l2, lwf, replay or joint")
+            raise ValueError("'si' must watch task A being trained, which EXP-01's shared "
+                             "task-A phase does not do; use ewc, online_ewc, mas, l2, lwf, "
+                             "replay or joint")
         return name
 
 
@@ -141,8 +132,8 @@ class TaskBSection(Section):
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.01, batch_size=128)
     eval_steps: list[int] = [0, 10, 25, 50, 100, 250, 500]
     aurc_max_step: int = Field(500, ge=1)
-    strategies: list[StrategySpec] = [StrategySpec(name="naive"),
-                                      StrategySpec(name="ewc", options={"strength": 1000.0})]
+    strategies: list[Exp01Strategy] = [Exp01Strategy(name="naive"),
+                                       Exp01Strategy(name="ewc", options={"strength": 1000.0})]
 
     @model_validator(mode="after")
     def _check(self) -> TaskBSection:
@@ -370,7 +361,7 @@ class Exp01(Protocol):
         return run.phase(unit.id, "curvature", key, compute)
 
     def _forget(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
-                task_b: Dataset, a_rec: PhaseRecord, spec: StrategySpec) -> PhaseRecord:
+                task_b: Dataset, a_rec: PhaseRecord, spec: Exp01Strategy) -> PhaseRecord:
         tb = config.task_b
         seed = unit.params["seed"]
 
@@ -415,7 +406,7 @@ class Exp01(Protocol):
         stats = config.analysis
         # Holm/Bonferroni adjust the permutation p-values: with few units the t-approximation
         # behind scipy's Spearman p is far too optimistic (n = 3, |ρ| = 1 gives p = 0).
-        options = {"n_permutations": stats.n_permutations, "n_bootstrap": stats.n_bootstrap,
+        options: dict[str, Any] = {"n_permutations": stats.n_permutations, "n_bootstrap": stats.n_bootstrap,
                    "seed": config.seed, "adjust": "perm_p"}
         table = correlation_table(rows, predictors, outcomes, group="dataset",
                                   covariate="log_params", **options)

@@ -1,17 +1,20 @@
-"""Config blocks shared by several protocols: datasets and architectures."""
+"""Config blocks shared by several protocols: datasets, architectures and CL strategies."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, model_validator
 
 from axionlab.config import Section, registered_name
+from axionlab.continual import STRATEGIES, build_strategy
 from axionlab.data import DATASETS
+from axionlab.errors import InputError
 from axionlab.models import MODELS
 
 DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
 ModelName = Annotated[str, AfterValidator(registered_name(MODELS))]
+StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
 
 
 class DatasetSpec(Section):
@@ -34,3 +37,23 @@ class ArchitectureSpec(Section):
         return self.label or self.name
 
 
+
+
+class StrategySpec(Section):
+    """A registered strategy, its constructor options and a label (a directory-safe name)."""
+
+    name: StrategyName
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str = Field(default="", pattern=r"^[\w.-]*$")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @model_validator(mode="after")
+    def _buildable(self) -> StrategySpec:
+        try:
+            build_strategy(self.name, **self.options)
+        except InputError as err:
+            raise ValueError(str(err)) from None
+        return self

@@ -14,6 +14,17 @@ from axionlab.runs.io import (
 from axionlab.runs.store import PhaseRecord, Run, phase_key
 
 __all__ = [
-    "PhaseRecord", "Run", "RunIndex", "phase_key", "read_csv", "read_json", "read_npz",
-    "rebuild_index", "write_bytes", "write_csv", "write_json", "write_npz", "write_text",
+    "PhaseRecord",
+    "Run",
+    "RunIndex",
+    "phase_key",
+    "read_csv",
+    "read_json",
+    "read_npz",
+    "rebuild_index",
+    "write_bytes",
+    "write_csv",
+    "write_json",
+    "write_npz",
+    "write_text",
 ]

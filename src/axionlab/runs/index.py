@@ -49,8 +49,14 @@ class RunIndex:
         finally:
             conn.close()
 
-    def record_run(self, run_dir: Path, protocol: str, config_hash: str, status: str,
-                   created: str | None = None) -> None:
+    def record_run(
+        self,
+        run_dir: Path,
+        protocol: str,
+        config_hash: str,
+        status: str,
+        created: str | None = None,
+    ) -> None:
         now = _now()
         with self._connect() as conn:
             conn.execute(
@@ -96,8 +102,13 @@ def rebuild_index(root: str | Path) -> RunIndex:
     for run_json in sorted(Path(root).glob("*/*/run.json")):
         run_dir = run_json.parent
         info = json.loads(run_json.read_text())
-        index.record_run(run_dir, info["protocol"], info["config_hash"], info["status"],
-                         created=info.get("created"))
+        index.record_run(
+            run_dir,
+            info["protocol"],
+            info["config_hash"],
+            info["status"],
+            created=info.get("created"),
+        )
         for manifest in sorted(run_dir.glob("units/*/*/manifest.json")):
             entry = json.loads(manifest.read_text())
             index.record_phase(run_dir, entry["unit"], entry["phase"], entry["key"], "complete")

@@ -10,7 +10,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def read_json(path: str | Path) -> Any:
 def write_npz(path: str | Path, arrays: Mapping[str, Any]) -> Path:
     """Atomically write arrays to an uncompressed ``.npz`` (exact float round-trip)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return write_bytes(path, buffer.getvalue())
 
 
@@ -71,7 +71,9 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def write_csv(path: str | Path, rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> Path:
+def write_csv(
+    path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> Path:
     """Atomically write rows as CSV with a fixed column order (floats in full precision)."""
     import csv
 

@@ -52,8 +52,10 @@ class PhaseRecord:
 
 def phase_key(version: str, config_slice: Any, inputs: list[PhaseRecord] | tuple[()] = ()) -> str:
     """Key of a phase: hash of the protocol VERSION, its config slice and its inputs' keys."""
-    return stable_hash({"version": version, "config": config_slice,
-                        "inputs": [rec.key for rec in inputs]}, length=16)
+    return stable_hash(
+        {"version": version, "config": config_slice, "inputs": [rec.key for rec in inputs]},
+        length=16,
+    )
 
 
 class Run:
@@ -71,16 +73,22 @@ class Run:
         return RunIndex(self.root)
 
     @classmethod
-    def create(cls, root: str | Path, protocol: str, version: str, config_yaml: str,
-               config_hash: str) -> Run:
+    def create(
+        cls, root: str | Path, protocol: str, version: str, config_yaml: str, config_hash: str
+    ) -> Run:
         """Make a new run directory and write its config, environment and status."""
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         run = cls(Path(root) / protocol / f"{stamp}-{config_hash[:10]}")
         run.path.mkdir(parents=True, exist_ok=False)
         write_text(run.path / "config.yaml", config_yaml)
         write_json(run.path / "env.json", capture_environment())
-        info = {"protocol": protocol, "version": version, "config_hash": config_hash,
-                "status": "running", "created": datetime.now(timezone.utc).isoformat()}
+        info = {
+            "protocol": protocol,
+            "version": version,
+            "config_hash": config_hash,
+            "status": "running",
+            "created": datetime.now(timezone.utc).isoformat(),
+        }
         write_json(run.path / "run.json", info)
         run.index.record_run(run.path, protocol, config_hash, "running", created=info["created"])
         return run
@@ -90,8 +98,10 @@ class Run:
         """Open an existing run directory, with a clear error when it is not one."""
         run = cls(path)
         if not (run.path / "run.json").is_file() or not (run.path / "config.yaml").is_file():
-            raise UserError(f"{run.path} is not a run directory (no run.json/config.yaml); pass a "
-                            "directory printed by 'axionlab run' or listed by 'axionlab ls'")
+            raise UserError(
+                f"{run.path} is not a run directory (no run.json/config.yaml); pass a "
+                "directory printed by 'axionlab run' or listed by 'axionlab ls'"
+            )
         return run
 
     @property
@@ -107,8 +117,9 @@ class Run:
         info = self.info
         info["status"] = status
         write_json(self.path / "run.json", info)
-        self.index.record_run(self.path, info["protocol"], info["config_hash"], status,
-                              created=info.get("created"))
+        self.index.record_run(
+            self.path, info["protocol"], info["config_hash"], status, created=info.get("created")
+        )
 
     def unit_dir(self, unit: str) -> Path:
         return self.path / "units" / unit
@@ -127,8 +138,9 @@ class Run:
             return None
         return PhaseRecord(unit, phase, entry["key"], path, entry.get("summary", {}), reused=True)
 
-    def phase(self, unit: str, phase: str, key: str,
-              compute: Callable[[Path], Mapping[str, Any] | None]) -> PhaseRecord:
+    def phase(
+        self, unit: str, phase: str, key: str, compute: Callable[[Path], Mapping[str, Any] | None]
+    ) -> PhaseRecord:
         """Return the complete phase ``(unit, phase)`` with ``key``, computing it if needed.
 
         ``compute(directory)`` writes the phase's files into ``directory`` and returns a small
@@ -154,11 +166,18 @@ class Run:
         scratch.rename(final)
         fsync_dir(final.parent)
         files = {p.name: _sha256(p) for p in sorted(final.iterdir()) if p.is_file()}
-        write_json(final / MANIFEST, {
-            "unit": unit, "phase": phase, "key": key, "files": files, "summary": summary,
-            "seconds": time.perf_counter() - start,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        write_json(
+            final / MANIFEST,
+            {
+                "unit": unit,
+                "phase": phase,
+                "key": key,
+                "files": files,
+                "summary": summary,
+                "seconds": time.perf_counter() - start,
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         self.index.record_phase(self.path, unit, phase, key, "complete")
         return PhaseRecord(unit, phase, key, final, summary)
 

@@ -93,15 +93,15 @@ class ClearMLTracker:
                               "it with pip install 'axionlab[clearml]'") from None
         # Reporting through a subprocess makes Task.close() wait 6-12 s for it to drain; we log
         # a handful of scalars, so in-process reporting costs nothing.
-        BackendTask._report_subprocess_enabled = False
+        BackendTask._report_subprocess_enabled = False  # type: ignore[assignment]
         if offline:
             Task.set_offline(True)
-        self.task = Task.init(
+        self.task: Any = Task.init(
             project_name=project, task_name=name, reuse_last_task_id=False,
             auto_connect_arg_parser=False, auto_connect_frameworks=False,
             auto_resource_monitoring=False, auto_connect_streams=False,
         )
-        self.logger = self.task.get_logger()
+        self.logger: Any = self.task.get_logger()
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.task.connect(flatten(params), name="config")

@@ -1,0 +1,72 @@
+"""The continual protocol end to end on the smoke config: determinism, tables, matrices, errors."""
+
+from pathlib import Path
+
+import pytest
+
+import axionlab.protocols.continual  # noqa: F401 - registers the protocol
+from axionlab.cli import main
+from axionlab.continual import average_accuracy
+from axionlab.protocols import execute, load_config
+from axionlab.runs import read_csv, read_npz
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "configs" / "continual" / "smoke.yaml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):  # type: ignore[no-untyped-def]
+    return execute(load_config(SMOKE), runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+def test_same_config_and_seed_identical_tables(smoke_run, tmp_path):  # type: ignore[no-untyped-def]
+    again = execute(load_config(SMOKE), runs_dir=tmp_path)
+    for name in ("results.csv", "summary.csv"):
+        assert (again.path / name).read_bytes() == (smoke_run.path / name).read_bytes()
+
+
+def test_results_columns_and_names(smoke_run):  # type: ignore[no-untyped-def]
+    rows = read_csv(smoke_run.path / "results.csv")
+    assert list(rows[0])[:7] == [
+        "scenario",
+        "strategy",
+        "label",
+        "seed",
+        "avg_acc",
+        "bwt",
+        "forgetting",
+    ]
+    assert [(r["scenario"], r["strategy"]) for r in rows] == [
+        (scenario, strategy)
+        for scenario in ("class_il", "task_il")
+        for strategy in ("naive", "ewc", "replay")
+    ]
+    summary = read_csv(smoke_run.path / "summary.csv")
+    assert len(summary) == len(rows)  # one seed: one summary row per unit
+    assert {"avg_acc", "avg_acc_low", "avg_acc_high", "n"} <= set(summary[0])
+
+
+def test_avg_acc_matches_stored_matrix(smoke_run):  # type: ignore[no-untyped-def]
+    for row in read_csv(smoke_run.path / "results.csv"):
+        matrix = read_npz(smoke_run.path / "units" / row["unit"] / "stream" / "accuracy.npz")[
+            "accuracy"
+        ]
+        assert matrix.shape == (2, 2)
+        assert 0.0 <= float(row["avg_acc"]) <= 1.0
+        assert float(row["avg_acc"]) == average_accuracy(matrix)
+
+
+def test_report_has_figures(smoke_run):  # type: ignore[no-untyped-def]
+    report = smoke_run.path / "report"
+    html = (report / "report.html").read_text()
+    for figure in ("avg_acc", "accuracy_matrices"):
+        assert (report / "figures" / f"{figure}.png").stat().st_size > 1000
+        assert f"figures/{figure}.png" in html
+
+
+def test_unknown_strategy_is_one_line_error(capsys):  # type: ignore[no-untyped-def]
+    assert main(["check", str(SMOKE), "--set", "strategies.1.name=ewcc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "Did you mean 'ewc'" in err
