@@ -73,6 +73,18 @@ def test_small_model_trains_one_step_on_digits(name, digits_batch):
     assert after < before
 
 
+@pytest.mark.parametrize("name", SMALL_MODELS)
+def test_small_model_supports_hessian_vector_products(name, digits_batch):
+    """Curvature probes differentiate twice; every layer must support double backward."""
+    x, y = digits_batch
+    model = build_model(name, (1, 8, 8), 10, generator=torch_generator(1, "init")).eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(F.cross_entropy(model(x[:8]), y[:8]), params, create_graph=True)
+    vector = [torch.ones_like(p) for p in params]
+    hvp = torch.autograd.grad(grads, params, grad_outputs=vector)
+    assert all(torch.isfinite(h).all() for h in hvp)
+
+
 @pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_sequence_model_trains_one_step(name):
     gen = torch_generator(0, "data")

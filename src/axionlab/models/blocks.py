@@ -52,6 +52,17 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+class HardSigmoid(nn.Module):
+    """relu6(x + 3) / 6, as ``nn.Hardsigmoid`` but twice differentiable in autograd.
+
+    ``aten::hardsigmoid_backward`` has no derivative, so Hessian-vector products (curvature
+    probes) through ``nn.Hardsigmoid`` fail; this form has the same values and gradients.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x + 3.0) / 6.0
+
+
 class SqueezeExcite(nn.Module):
     """Channel gating by globally pooled features (Hu et al., "Squeeze-and-Excitation", 2018)."""
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from axionlab.errors import ConfigError
 from axionlab.models.blocks import (
+    HardSigmoid,
     InvertedResidual,
     channel_shuffle,
     conv_bn,
@@ -78,7 +79,7 @@ def mobilenet_v3(
                 stride,
                 se_channels=make_divisible(expanded / 4) if se else 0,
                 act=act,
-                gate=nn.Hardsigmoid,
+                gate=HardSigmoid,
             )
         )
         channels = out

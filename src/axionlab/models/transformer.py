@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from axionlab.errors import ConfigError
@@ -36,7 +35,10 @@ class _SelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n, t, d = x.shape
         q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)  # (N, heads, T, d / heads)
+        # Written out rather than F.scaled_dot_product_attention: the fused CPU kernel has no
+        # double backward, which Hessian probes need; at these token counts it costs nothing.
+        weights = torch.softmax(q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5, dim=-1)
+        y = weights @ v  # (N, heads, T, d / heads)
         return self.proj(y.transpose(1, 2).reshape(n, t, d))  # type: ignore[no-any-return]
 
 
