@@ -11,9 +11,8 @@ its label's group. With one linear output layer this is equivalent to one separa
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from axionlab.errors import ConfigError, DataError, InputError
 from axionlab.progress import progress as progress_bar
+from axionlab.runs.io import write_bytes
 
 Data = tuple[Tensor, Tensor]
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -356,29 +356,14 @@ def save_checkpoint(
     ``extra`` must hold only tensors and plain Python values so that :func:`load_checkpoint` can
     read it with ``weights_only=True``. Returns the path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
