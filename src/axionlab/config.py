@@ -36,9 +36,12 @@ class Section(BaseModel):
 class ExecutorConfig(Section):
     """Which executor runs the units of a protocol."""
 
-    kind: Literal["inprocess", "process"] = "inprocess"
+    kind: Literal["inprocess", "process", "ray"] = "inprocess"
     workers: int = Field(1, ge=1)
     threads_per_worker: int = Field(1, ge=1)
+    """Torch threads in each worker process or Ray task (its CPU reservation on Ray)."""
+    address: str | None = None
+    """Ray only: None starts a local instance; "auto" or "ray://host:port" joins a cluster."""
 
 
 class TrackerConfig(Section):

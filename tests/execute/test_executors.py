@@ -26,3 +26,16 @@ def test_factory_errors():
         make_executor("proces")
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         ProcessPoolExecutor(workers=0)
+
+
+@pytest.mark.slow
+def test_ray_executor_matches_in_process():
+    ray = pytest.importorskip("ray")
+    from axionlab.execute import RayExecutor
+
+    try:
+        results = RayExecutor(cpus_per_task=1).map(square_and_pid, range(5))
+    finally:
+        ray.shutdown()
+    assert [r[0] for r in results] == [x * x for x in range(5)]
+    assert os.getpid() not in {r[1] for r in results}

@@ -2,8 +2,9 @@
 
 ``InProcessExecutor`` (default) runs items in order in this process; ``ProcessPoolExecutor`` fans
 them out to worker processes (each limited to ``threads_per_worker`` torch threads, which scales
-better than intra-op threads on a busy box). Both return results in input order. Functions and
-items must be picklable for the pool (module-level functions, plain data).
+better than intra-op threads on a busy box); ``RayExecutor`` sends them to a Ray cluster (the
+``ray`` extra), local or the one ``address`` points at. All return results in input order.
+Functions and items must be picklable (module-level functions, plain data).
 """
 
 from __future__ import annotations
@@ -61,13 +62,43 @@ class ProcessPoolExecutor:
             return list(pool.map(fn, items))
 
 
+class RayExecutor:
+    """Run items as Ray tasks, each given ``cpus_per_task`` CPUs and that many torch threads.
+
+    ``address=None`` starts (or joins) a local Ray instance; ``"auto"`` or ``"ray://host:port"``
+    joins an existing cluster. Ray is imported lazily so the base install does not need it.
+    """
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("executor 'ray' needs the ray package; install it with "
+                              "pip install 'axionlab[ray]'") from None
+        self._ray = ray
+        self.cpus_per_task = cpus_per_task
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        remote = self._ray.remote(num_cpus=self.cpus_per_task)(_call_with_threads)
+        refs = [remote.remote(fn, item, self.cpus_per_task) for item in items]
+        return list(self._ray.get(refs))
+
+
+def _call_with_threads(fn: Callable[[T], R], item: T, threads: int) -> R:
+    _init_worker(threads)
+    return fn(item)
+
+
 EXECUTORS: Registry[Callable[..., Any]] = Registry("executor")
 EXECUTORS.add("inprocess", InProcessExecutor)
 EXECUTORS.add("process", ProcessPoolExecutor)
+EXECUTORS.add("ray", RayExecutor)
 
 
 def make_executor(name: str = "inprocess", **options: Any) -> Executor:
-    """Build a registered executor by name (``inprocess``, ``process``)."""
+    """Build a registered executor by name (``inprocess``, ``process``, ``ray``)."""
     factory = EXECUTORS.get(name)
     result: Executor = factory(**options)
     return result

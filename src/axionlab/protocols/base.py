@@ -134,9 +134,11 @@ def execute(config: RunConfig, *, runs_dir: str | Path = "runs",
 
 
 def _executor_options(config: RunConfig) -> dict[str, Any]:
-    if config.executor.kind == "process":
-        return {"workers": config.executor.workers,
-                "threads_per_worker": config.executor.threads_per_worker}
+    executor = config.executor
+    if executor.kind == "process":
+        return {"workers": executor.workers, "threads_per_worker": executor.threads_per_worker}
+    if executor.kind == "ray":
+        return {"address": executor.address, "cpus_per_task": executor.threads_per_worker}
     return {}
 
 
