@@ -126,7 +126,7 @@ def test_cli_run_prints_run_dir_last(tmp_path, config_file, capsys):
         (["toi.n=3"], "error: unknown key 'toi' in .*toy.yaml; did you mean 'toy'?"),
         (["toy.n=many"], "error: toy.n: Input should be a valid integer.*got 'many'"),
         (["protocol=toi"], "error: Unknown protocol 'toi'. Did you mean 'toy'?"),
-        (["executor.kind=proces"], "error: executor.kind: Input should be 'inprocess' or"),
+        (["executor.kind=proces"], "error: executor.kind: Input should be 'inprocess', 'process' or"),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(config_file, capsys, overrides, message):

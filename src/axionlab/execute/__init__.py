@@ -81,7 +81,7 @@ class RayExecutor:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        remote = self._ray.remote(num_cpus=self.cpus_per_task)(_call_with_threads)
+        remote: Any = self._ray.remote(num_cpus=self.cpus_per_task)(_call_with_threads)
         refs = [remote.remote(fn, item, self.cpus_per_task) for item in items]
         return list(self._ray.get(refs))
 
