@@ -213,8 +213,8 @@ def train(
     total = config.total_steps(n)
     per_epoch = math.ceil(n / config.batch_size)
     device = _device_of(model)
-    optimizer = _make_optimizer(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _make_optimizer(params, config)
     groups = _group_tensor(class_groups, device)
 
     history = np.zeros((4, total))
@@ -443,8 +443,7 @@ def _cross_entropy(scores: Tensor, y: Tensor, smoothing: float) -> Tensor:
     return (1.0 - smoothing) * nll + smoothing * uniform
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay

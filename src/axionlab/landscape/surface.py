@@ -188,17 +188,9 @@ def loss_plane(
         batch_size, max_examples, strategy, exploit_affine, points_per_batch, device, autocast
     )
     start = time.perf_counter()
-    center = parameters_of(model)
+    center, dirs = parameters_of(model), [dict(d) for d in directions]
     values, center_loss, used, n = _evaluate(
-        model,
-        loss_fn,
-        data,
-        center,
-        [dict(d) for d in directions],
-        grid,
-        options,
-        executor,
-        show_progress,
+        model, loss_fn, data, center, dirs, grid, options, executor, show_progress
     )
     return LossSurface(
         alphas=alphas,
@@ -240,17 +232,9 @@ def loss_line(
         batch_size, max_examples, strategy, exploit_affine, points_per_batch, device, autocast
     )
     start = time.perf_counter()
-    center = parameters_of(model)
+    center, dirs = parameters_of(model), [dict(direction)]
     values, center_loss, used, n = _evaluate(
-        model,
-        loss_fn,
-        data,
-        center,
-        [dict(direction)],
-        alphas[:, None],
-        options,
-        executor,
-        show_progress,
+        model, loss_fn, data, center, dirs, alphas[:, None], options, executor, show_progress
     )
     return LossLine(
         alphas=alphas,
@@ -474,14 +458,11 @@ class _Evaluator:
         coefs = torch.as_tensor(coefficients, dtype=torch.float64)
         out = np.empty(len(coefs))
         strategy: str = self.strategy
-        q = self.points_per_batch
         start = 0
         if strategy == "auto":
             strategy, start = self._autotune(coefs, out)
-        batches = [
-            (i, min(i + (q if strategy == "vmap" else 1), len(coefs)))
-            for i in range(start, len(coefs), q if strategy == "vmap" else 1)
-        ]
+        step = self.points_per_batch if strategy == "vmap" else 1
+        batches = [(i, min(i + step, len(coefs))) for i in range(start, len(coefs), step)]
         evaluate = self._vmap if strategy == "vmap" else self._loop
         for lo, hi in progress(batches, description="loss grid", enabled=show):
             out[lo:hi] = evaluate(coefs[lo:hi])

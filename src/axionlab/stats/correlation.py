@@ -251,8 +251,12 @@ def _nan_result(n: int, reason: str, **common: Any) -> CorrelationResult:
 
 def _standardised_ranks(a: FloatArray, axis: int) -> FloatArray:
     """Average ranks along ``axis``, centred and scaled to unit norm (NaN for constants)."""
-    r = np.asarray(stats.rankdata(a, axis=axis), dtype=np.float64)
-    r -= r.mean(axis=axis, keepdims=True)
+    return _unit(np.asarray(stats.rankdata(a, axis=axis), dtype=np.float64), axis)
+
+
+def _unit(r: FloatArray, axis: int) -> FloatArray:
+    """``r`` centred and scaled to unit norm along ``axis``; NaN where it is constant."""
+    r = r - r.mean(axis=axis, keepdims=True)
     norm = np.sqrt((r * r).sum(axis=axis, keepdims=True))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, r / norm, np.nan)
@@ -350,14 +354,6 @@ def _resample_ranks(codes: Any, n_levels: int, idx: Any) -> FloatArray:
     return np.asarray(np.take_along_axis(avg, drawn, axis=1), dtype=np.float64)
 
 
-def _unit_rows(r: FloatArray) -> FloatArray:
-    """Rows centred and scaled to unit norm; NaN rows where a resample is constant."""
-    r = r - r.mean(axis=1, keepdims=True)
-    norm = np.sqrt((r * r).sum(axis=1, keepdims=True))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, r / norm, np.nan)
-
-
 def _spearman_resamples(X: FloatArray, y: FloatArray, idx: Any) -> FloatArray:
     """Spearman ρ of every resample idx (B, n') of the rows of X (n, m) and y -> (B, m)."""
     n_res, m = idx.shape[0], X.shape[1]
@@ -367,9 +363,9 @@ def _spearman_resamples(X: FloatArray, y: FloatArray, idx: Any) -> FloatArray:
     step = max(1, _CHUNK // max(idx.shape[1], 1))
     for s in range(0, n_res, step):
         sl = idx[s : s + step]
-        zy = _unit_rows(_resample_ranks(y_codes, len(y_levels), sl))
+        zy = _unit(_resample_ranks(y_codes, len(y_levels), sl), axis=1)
         for j, (levels, codes) in enumerate(x_codes):
-            zx = _unit_rows(_resample_ranks(codes, len(levels), sl))
+            zx = _unit(_resample_ranks(codes, len(levels), sl), axis=1)
             out[s : s + step, j] = (zx * zy).sum(axis=1)
     return np.clip(out, -1.0, 1.0)
 

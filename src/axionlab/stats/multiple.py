@@ -9,6 +9,7 @@ NaN and are not counted in the family size m; adjusted values are clipped to 1. 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,10 +31,7 @@ def bonferroni(pvalues: Any) -> FloatArray:
     numpy.ndarray
         Adjusted p-values, same shape as the input.
     """
-    p, finite = _prepare(pvalues)
-    out = np.full(p.shape, np.nan)
-    out[finite] = np.minimum(1.0, p[finite] * finite.sum())
-    return out
+    return _adjusted(pvalues, lambda s, m: s * m)
 
 
 def holm(pvalues: Any) -> FloatArray:
@@ -52,16 +50,7 @@ def holm(pvalues: Any) -> FloatArray:
     numpy.ndarray
         Adjusted p-values, same shape as the input.
     """
-    p, finite = _prepare(pvalues)
-    vals = p[finite]
-    m = len(vals)
-    order = np.argsort(vals, kind="stable")
-    stepped = np.maximum.accumulate((m - np.arange(m)) * vals[order])
-    adj = np.empty(m)
-    adj[order] = np.minimum(1.0, stepped)
-    out = np.full(p.shape, np.nan)
-    out[finite] = adj
-    return out
+    return _adjusted(pvalues, lambda s, m: np.maximum.accumulate((m - np.arange(m)) * s))
 
 
 def benjamini_hochberg(pvalues: Any) -> FloatArray:
@@ -79,14 +68,18 @@ def benjamini_hochberg(pvalues: Any) -> FloatArray:
     numpy.ndarray
         Adjusted p-values, same shape as the input.
     """
+    return _adjusted(
+        pvalues, lambda s, m: np.minimum.accumulate((s * m / np.arange(1, m + 1))[::-1])[::-1]
+    )
+
+
+def _adjusted(pvalues: Any, adjust: Callable[[FloatArray, int], FloatArray]) -> FloatArray:
+    """Apply ``adjust(sorted finite p-values, m)`` and put the results back, clipped to 1."""
     p, finite = _prepare(pvalues)
     vals = p[finite]
-    m = len(vals)
     order = np.argsort(vals, kind="stable")
-    scaled = vals[order] * m / np.arange(1, m + 1)
-    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
-    adj = np.empty(m)
-    adj[order] = np.minimum(1.0, stepped)
+    adj = np.empty(len(vals))
+    adj[order] = np.minimum(1.0, adjust(vals[order], len(vals)))
     out = np.full(p.shape, np.nan)
     out[finite] = adj
     return out
