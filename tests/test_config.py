@@ -1,9 +1,8 @@
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 from pydantic import AfterValidator
-from typing_extensions import Annotated
 
 from axionlab.config import (
     RunConfig,
@@ -67,12 +66,14 @@ def test_missing_key():
 
 
 def test_overrides_are_typed_and_nested():
-    data = apply_overrides({"protocol": "demo"}, ["train.lr=0.5", "train.epochs=3", "seed=7",
-                                                  "models=[mlp, cnn]", "name=run one"])
+    data = apply_overrides(
+        {"protocol": "demo"},
+        ["train.lr=0.5", "train.epochs=3", "seed=7", "models=[mlp, cnn]", "name=run one"],
+    )
     cfg = validate(Demo, data)
     assert cfg.train.lr == 0.5 and isinstance(cfg.train.epochs, int) and cfg.seed == 7
     assert cfg.models == ["mlp", "cnn"] and cfg.name == "run one"
-    with pytest.raises(ConfigError, match="must look like key.sub=value"):
+    with pytest.raises(ConfigError, match=r"must look like key\.sub=value"):
         apply_overrides({}, ["train.lr"])
     with pytest.raises(ConfigError, match="'seed' is not a mapping"):
         apply_overrides({"seed": 1}, ["seed.x=1"])
@@ -103,5 +104,5 @@ def test_hash_stable_and_sensitive():
 def test_overrides_index_lists():
     data = apply_overrides({"protocol": "demo", "models": ["mlp", "mlp"]}, ["models.1=cnn"])
     assert data["models"] == ["mlp", "cnn"]
-    with pytest.raises(ConfigError, match="'models.5' needs a list index below 2"):
+    with pytest.raises(ConfigError, match=r"'models\.5' needs a list index below 2"):
         apply_overrides(data, ["models.5=cnn"])

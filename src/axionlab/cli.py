@@ -20,8 +20,14 @@ def _parser() -> argparse.ArgumentParser:
 
     def config_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("config", help="YAML config, e.g. configs/exp01/quick.yaml")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V",
-                       help="override a config value (repeatable), e.g. --set train.lr=0.05")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="override a config value (repeatable), e.g. --set train.lr=0.05",
+        )
 
     run = sub.add_parser("run", help="run a protocol; prints the run directory last")
     config_args(run)
@@ -72,8 +78,10 @@ def _list_runs(root: Path, rebuild: bool) -> None:
         return
     print(f"{'status':<9} {'protocol':<10} {'units':>5} {'phases':>6}  run")
     for row in rows:
-        print(f"{row['status']:<9} {row['protocol']:<10} {row['units']:>5} "
-              f"{row['phases_complete'] or 0:>6}  {row['run_dir']}")
+        print(
+            f"{row['status']:<9} {row['protocol']:<10} {row['units']:>5} "
+            f"{row['phases_complete'] or 0:>6}  {row['run_dir']}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

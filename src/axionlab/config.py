@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 class Section(BaseModel):
-    """Base of every config block: unknown keys are errors and values are frozen after validation."""
+    """Base of every config block: unknown keys are errors; values are frozen after validation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 

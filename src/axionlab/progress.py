@@ -9,8 +9,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, description: str = "", total: int | None = None,
-             enabled: bool | None = None) -> Iterator[T]:
+def progress(
+    items: Iterable[T],
+    *,
+    description: str = "",
+    total: int | None = None,
+    enabled: bool | None = None,
+) -> Iterator[T]:
     """Iterate over ``items`` with a rich progress bar when stderr is a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty()

@@ -1,4 +1,4 @@
-"""Name → object registries for the names that appear in YAML (datasets, models, strategies, ...)."""
+"""Name → object registries for names that appear in YAML (datasets, models, strategies, ...)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import torch
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:
-    """Hex digest of a JSON-serialisable object, independent of dict order and Python's hash seed."""
+    """Hex digest of a JSON-able object, independent of dict order and Python's hash seed."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -51,7 +51,9 @@ def derive_seed(seed: int, *names: str | int) -> int:
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") >> 1
 
 
-def torch_generator(seed: int, *names: str | int, device: str | torch.device = "cpu") -> torch.Generator:
+def torch_generator(
+    seed: int, *names: str | int, device: str | torch.device = "cpu"
+) -> torch.Generator:
     """A ``torch.Generator`` for the named stream ``names`` of ``seed``."""
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(seed, *names))
@@ -70,7 +72,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     third-party code that does. ``deterministic`` makes CPU results bit-identical between runs.
     """
     random.seed(derive_seed(seed, "python"))
-    np.random.seed(derive_seed(seed, "numpy") % 2**32)
+    np.random.seed(derive_seed(seed, "numpy") % 2**32)  # noqa: NPY002 - for third-party code
     torch.manual_seed(derive_seed(seed, "torch"))
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -88,7 +90,11 @@ def resolve_device(device: str) -> torch.device:
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=10, check=True,
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
             cwd=Path(__file__).resolve().parent,
         )
     except (OSError, subprocess.SubprocessError):
@@ -97,9 +103,10 @@ def _git(*args: str) -> str | None:
 
 
 def capture_environment(argv: list[str] | None = None) -> dict[str, Any]:
-    """Everything needed to say where a number came from: versions, packages, git, hardware, argv."""
+    """What is needed to say where a number came from: versions, packages, git, hardware, argv."""
     packages = sorted(
-        f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions()
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in metadata.distributions()
         if dist.metadata["Name"]
     )
     status = _git("status", "--porcelain")

@@ -46,7 +46,9 @@ def test_missing_root_message(tmp_path):
         r"does not exist; expected cifar-100-python/\{train,test\}",
     ):
         load_dataset("cifar100", root=missing)
-    with pytest.raises(DataError, match=r"dataset 'resisc45' needs a root directory, none was given"):
+    with pytest.raises(
+        DataError, match=r"dataset 'resisc45' needs a root directory, none was given"
+    ):
         load_dataset("resisc45")
 
 

@@ -50,8 +50,13 @@ class Toy(Protocol):
         run.phase(unit.id, "draw", phase_key(self.VERSION, config.toy.model_dump()), draw)
 
     def analyse(self, run: Run, config: Any) -> dict[str, float]:
-        rows = [{"unit": u.id, "sum": float(read_npz(require_phase(run, u.id, "draw") / "x.npz")
-                                            ["x"].sum())} for u in self.plan(config)]
+        rows = [
+            {
+                "unit": u.id,
+                "sum": float(read_npz(require_phase(run, u.id, "draw") / "x.npz")["x"].sum()),
+            }
+            for u in self.plan(config)
+        ]
         write_csv(run.path / "tables" / "units.csv", rows)
         return {"total": sum(r["sum"] for r in rows)}
 
@@ -78,7 +83,8 @@ def test_run_is_deterministic_and_self_describing(tmp_path, config_file):
     second = execute(config, runs_dir=tmp_path / "runs")
     assert first.path != second.path and first.info["status"] == "complete"
     assert (first.path / "tables/units.csv").read_bytes() == (
-        second.path / "tables/units.csv").read_bytes()
+        second.path / "tables/units.csv"
+    ).read_bytes()
     stored = load_config(first.path / "config.yaml")
     assert stored == config and stored.toy.n == 5
     assert (first.path / "tracking/params.json").is_file()
@@ -108,8 +114,10 @@ def test_report_rebuilt_from_stored_results(tmp_path, config_file):
 
 
 def test_cli_run_prints_run_dir_last(tmp_path, config_file, capsys):
-    assert main(["run", str(config_file), "--runs-dir", str(tmp_path / "r"), "--set",
-                 "toy.scale=2"]) == 0
+    assert (
+        main(["run", str(config_file), "--runs-dir", str(tmp_path / "r"), "--set", "toy.scale=2"])
+        == 0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     run_dir = Path(out[-1])
     assert run_dir.is_dir() and run_dir.parent.parent == tmp_path / "r"
@@ -126,7 +134,10 @@ def test_cli_run_prints_run_dir_last(tmp_path, config_file, capsys):
         (["toi.n=3"], "error: unknown key 'toi' in .*toy.yaml; did you mean 'toy'?"),
         (["toy.n=many"], "error: toy.n: Input should be a valid integer.*got 'many'"),
         (["protocol=toi"], "error: Unknown protocol 'toi'. Did you mean 'toy'?"),
-        (["executor.kind=proces"], "error: executor.kind: Input should be 'inprocess', 'process' or"),
+        (
+            ["executor.kind=proces"],
+            "error: executor.kind: Input should be 'inprocess', 'process' or",
+        ),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(config_file, capsys, overrides, message):

@@ -27,18 +27,48 @@ def smoke_run(tmp_path_factory):
 def test_outputs_and_columns(smoke_run):
     rows = read_csv(smoke_run.path / "units.csv")
     assert [r["arch"] for r in rows] == ["mlp", "cnn", "mixer_mini"]
-    for column in ("dataset", "family", "params", "seed", "task_a_acc", "h0_total_persistence",
-                   "h1_total_persistence", "legacy_h0_total", "window_mean_loss",
-                   "hessian_top_eig", "hessian_trace", "fisher_trace", "aurc_naive", "aurc_ewc",
-                   "ret@10_naive", "ewc_benefit", "h0_total_persistence_std"):
+    for column in (
+        "dataset",
+        "family",
+        "params",
+        "seed",
+        "task_a_acc",
+        "h0_total_persistence",
+        "h1_total_persistence",
+        "legacy_h0_total",
+        "window_mean_loss",
+        "hessian_top_eig",
+        "hessian_trace",
+        "fisher_trace",
+        "aurc_naive",
+        "aurc_ewc",
+        "ret@10_naive",
+        "ewc_benefit",
+        "h0_total_persistence_std",
+    ):
         assert column in rows[0], column
     for r in rows:
         assert 0.0 <= float(r["task_a_acc"]) <= 1.0
         assert float(r["ewc_benefit"]) == pytest.approx(
-            float(r["aurc_ewc"]) - float(r["aurc_naive"]))
+            float(r["aurc_ewc"]) - float(r["aurc_naive"])
+        )
     table = read_csv(smoke_run.path / "correlations.csv")
-    assert list(table[0]) == ["predictor", "outcome", "dataset", "n", "rho", "p", "tau", "perm_p",
-                              "ci_low", "ci_high", "p_holm", "p_bonf", "partial_rho", "partial_p"]
+    assert list(table[0]) == [
+        "predictor",
+        "outcome",
+        "dataset",
+        "n",
+        "rho",
+        "p",
+        "tau",
+        "perm_p",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+        "p_bonf",
+        "partial_rho",
+        "partial_p",
+    ]
     assert {r["dataset"] for r in table} == {"digits", "all"}
     report = smoke_run.path / "report"
     html = (report / "report.html").read_text()
@@ -93,8 +123,9 @@ def test_sigkill_then_resume_finishes_with_same_numbers(smoke_run, tmp_path):
     before = _manifests(run_dir)
     total = 3 * (1 + 2 * 2 + 1 + 2)
     assert 6 <= len(before) < total
-    resumed = subprocess.run([*cmd, "--resume", str(run_dir)], env=env, capture_output=True,
-                             text=True, timeout=600)
+    resumed = subprocess.run(
+        [*cmd, "--resume", str(run_dir)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     after = _manifests(run_dir)
@@ -112,8 +143,16 @@ def test_user_errors(tmp_path, capsys):
     assert main(["check", str(SMOKE), "--set", "task_b.strategies=[{name: si}]"]) == 2
     assert "'si' must watch task A" in capsys.readouterr().err
     paper = ROOT / "configs" / "exp01" / "paper-cifar100.yaml"
-    code = main(["run", str(paper), "--runs-dir", str(tmp_path), "--set",
-                 f"datasets.0.root={tmp_path / 'missing'}"])
+    code = main(
+        [
+            "run",
+            str(paper),
+            "--runs-dir",
+            str(tmp_path),
+            "--set",
+            f"datasets.0.root={tmp_path / 'missing'}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and "cifar100" in err
     assert len(err.strip().splitlines()) == 1

@@ -1,7 +1,6 @@
 import numpy as np
 
-from axionlab.report import Document, fmt
-from axionlab.report import figures
+from axionlab.report import Document, figures, fmt
 
 
 def test_fmt():
@@ -16,8 +15,9 @@ def test_document_writes_markdown_and_html(tmp_path):
     values = np.add.outer(a**2, a**2)
     values[0, 0] = np.nan
     figures.plane_contour(axes[0], a, a, values, "plane")
-    figures.persistence_diagram(axes[1], [np.array([[0.0, np.inf], [0.2, 0.5]]), np.zeros((0, 2))],
-                                "diagram")
+    figures.persistence_diagram(
+        axes[1], [np.array([[0.0, np.inf], [0.2, 0.5]]), np.zeros((0, 2))], "diagram"
+    )
     png = figures.save(fig, tmp_path / "figures" / "plane.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

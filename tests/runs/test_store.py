@@ -111,9 +111,11 @@ def test_index_rebuilt_from_manifests(tmp_path):
     before = RunIndex(tmp_path).runs()
     (tmp_path / "index.db").unlink()
     after = rebuild_index(tmp_path).runs()
-    assert [(r["run_dir"], r["status"], r["units"], r["phases_complete"]) for r in before] == [
-        (r["run_dir"], r["status"], r["units"], r["phases_complete"]) for r in after
-    ] == [(str(run.path), "complete", 2, 2)]
+    assert (
+        [(r["run_dir"], r["status"], r["units"], r["phases_complete"]) for r in before]
+        == [(r["run_dir"], r["status"], r["units"], r["phases_complete"]) for r in after]
+        == [(str(run.path), "complete", 2, 2)]
+    )
 
 
 def _hammer_index(args: tuple[str, int]) -> None:

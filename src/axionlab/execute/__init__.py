@@ -56,8 +56,10 @@ class ProcessPoolExecutor:
             return [fn(item) for item in items]
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(items)), mp_context=ctx,
-            initializer=_init_worker, initargs=(self.threads_per_worker,),
+            max_workers=min(self.workers, len(items)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.threads_per_worker,),
         ) as pool:
             return list(pool.map(fn, items))
 
@@ -73,8 +75,9 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ConfigError("executor 'ray' needs the ray package; install it with "
-                              "pip install 'axionlab[ray]'") from None
+            raise ConfigError(
+                "executor 'ray' needs the ray package; install it with pip install 'axionlab[ray]'"
+            ) from None
         self._ray = ray
         self.cpus_per_task = cpus_per_task
         if not ray.is_initialized():

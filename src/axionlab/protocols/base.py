@@ -78,8 +78,9 @@ def config_from_data(data: Mapping[str, Any], source: str = "config") -> RunConf
 
     name = data.get("protocol")
     if not isinstance(name, str):
-        raise ConfigError(f"missing required key 'protocol' in {source}; one of: "
-                          f"{', '.join(PROTOCOLS.names())}")
+        raise ConfigError(
+            f"missing required key 'protocol' in {source}; one of: {', '.join(PROTOCOLS.names())}"
+        )
     protocol = PROTOCOLS.get(name)
     return validate(protocol.Config, data, source=source)
 
@@ -100,8 +101,9 @@ def _run_unit_job(job: tuple[str, str, Unit]) -> str:
     return unit.id
 
 
-def execute(config: RunConfig, *, runs_dir: str | Path = "runs",
-            resume: str | Path | None = None) -> Run:
+def execute(
+    config: RunConfig, *, runs_dir: str | Path = "runs", resume: str | Path | None = None
+) -> Run:
     """Run (or resume) a protocol end to end and return its run directory."""
     protocol = PROTOCOLS.get(config.protocol)()
     protocol.check_inputs(config)
@@ -110,14 +112,17 @@ def execute(config: RunConfig, *, runs_dir: str | Path = "runs",
         run = Run.open(resume)
         stored = config_from_data(run.config_data(), source=str(run.path / "config.yaml"))
         if stored.config_hash() != config.config_hash():
-            raise UserError(f"--resume {run.path}: the config differs from the run's "
-                            "config.yaml; resume with the same config and overrides, or start a "
-                            "new run")
+            raise UserError(
+                f"--resume {run.path}: the config differs from the run's "
+                "config.yaml; resume with the same config and overrides, or start a "
+                "new run"
+            )
         run.clean_scratch()
         run.set_status("running")
     else:
-        run = Run.create(runs_dir, protocol.name, protocol.VERSION, config_yaml,
-                         config.config_hash())
+        run = Run.create(
+            runs_dir, protocol.name, protocol.VERSION, config_yaml, config.config_hash()
+        )
     _prepare(config)
     units = protocol.plan(config)
     executor = make_executor(config.executor.kind, **_executor_options(config))
@@ -142,8 +147,9 @@ def _executor_options(config: RunConfig) -> dict[str, Any]:
     return {}
 
 
-def mirror_to_tracker(run: Run, config: RunConfig, metrics: Mapping[str, float],
-                      report: Path) -> None:
+def mirror_to_tracker(
+    run: Run, config: RunConfig, metrics: Mapping[str, float], report: Path
+) -> None:
     """Copy params, headline metrics and report files to the configured tracker."""
     tracker = make_tracker(config.tracker, run.path, config.name or run.path.name)
     try:
@@ -170,6 +176,8 @@ def require_phase(run: Run, unit: str, phase: str) -> Path:
     """Directory of a complete phase, or a clear error telling the user to resume the run."""
     record = run.completed(unit, phase)
     if record is None:
-        raise UserError(f"{run.path}: phase '{phase}' of unit '{unit}' is not complete; finish "
-                        f"the run with 'axionlab run CONFIG --resume {run.path}'")
+        raise UserError(
+            f"{run.path}: phase '{phase}' of unit '{unit}' is not complete; finish "
+            f"the run with 'axionlab run CONFIG --resume {run.path}'"
+        )
     return record.path

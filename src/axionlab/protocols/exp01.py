@@ -64,13 +64,25 @@ from axionlab.topology import diagram_features, grid_graph_persistence, sublevel
 from axionlab.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
 
 TOPOLOGY_FEATURES = (
-    "h0_total_persistence", "h0_total_persistence_norm", "h0_max_persistence_norm",
-    "h0_count_above", "h0_entropy", "h1_total_persistence", "h1_total_persistence_norm",
-    "h1_max_persistence_norm", "h1_count_above", "h1_entropy",
+    "h0_total_persistence",
+    "h0_total_persistence_norm",
+    "h0_max_persistence_norm",
+    "h0_count_above",
+    "h0_entropy",
+    "h1_total_persistence",
+    "h1_total_persistence_norm",
+    "h1_max_persistence_norm",
+    "h1_count_above",
+    "h1_entropy",
 )
 CONTROL_FEATURES = ("legacy_h0_total", "window_mean_loss")
-CURVATURE_FEATURES = ("hessian_top_eig", "hessian_trace", "fisher_trace", "sharpness",
-                      "adaptive_sharpness")
+CURVATURE_FEATURES = (
+    "hessian_top_eig",
+    "hessian_trace",
+    "fisher_trace",
+    "sharpness",
+    "adaptive_sharpness",
+)
 
 
 class Exp01Dataset(DatasetSpec):
@@ -122,9 +134,11 @@ class Exp01Strategy(StrategySpec):
     @classmethod
     def _consolidating(cls, name: str) -> str:
         if name == "si":
-            raise ValueError("'si' must watch task A being trained, which EXP-01's shared "
-                             "task-A phase does not do; use ewc, online_ewc, mas, l2, lwf, "
-                             "replay or joint")
+            raise ValueError(
+                "'si' must watch task A being trained, which EXP-01's shared "
+                "task-A phase does not do; use ewc, online_ewc, mas, l2, lwf, "
+                "replay or joint"
+            )
         return name
 
 
@@ -132,8 +146,10 @@ class TaskBSection(Section):
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.01, batch_size=128)
     eval_steps: list[int] = [0, 10, 25, 50, 100, 250, 500]
     aurc_max_step: int = Field(500, ge=1)
-    strategies: list[Exp01Strategy] = [Exp01Strategy(name="naive"),
-                                       Exp01Strategy(name="ewc", options={"strength": 1000.0})]
+    strategies: list[Exp01Strategy] = [
+        Exp01Strategy(name="naive"),
+        Exp01Strategy(name="ewc", options={"strength": 1000.0}),
+    ]
 
     @model_validator(mode="after")
     def _check(self) -> TaskBSection:
@@ -143,8 +159,9 @@ class TaskBSection(Section):
         if len(set(labels)) != len(labels):
             raise ValueError(f"strategy labels must be unique, got {labels}")
         if min(self.eval_steps) < 0 or max(self.eval_steps) < 1:
-            raise ValueError(f"eval_steps must be >= 0 with a positive maximum, got "
-                             f"{self.eval_steps}")
+            raise ValueError(
+                f"eval_steps must be >= 0 with a positive maximum, got {self.eval_steps}"
+            )
         return self
 
 
@@ -161,8 +178,15 @@ class Exp01Config(RunConfig):
     datasets: list[Exp01Dataset] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
     seeds: list[int] = [0]
-    task_a: TrainConfig = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
-                                      epochs=10, batch_size=128, schedule="cosine")
+    task_a: TrainConfig = TrainConfig(
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        epochs=10,
+        batch_size=128,
+        schedule="cosine",
+    )
     landscape: LandscapeSection = LandscapeSection()
     topology: TopologySection = TopologySection()
     curvature: CurvatureSection = CurvatureSection()
@@ -175,8 +199,10 @@ class Exp01Config(RunConfig):
         if len(set(labels)) != len(labels):
             raise ValueError(f"architecture labels must be unique (set 'label'), got {labels}")
         if self.topology.legacy and self.landscape.steps > 774:
-            raise ValueError("topology.legacy needs landscape.steps <= 774 (Ripser's index limit "
-                             "on grid graphs); set topology.legacy: false for larger grids")
+            raise ValueError(
+                "topology.legacy needs landscape.steps <= 774 (Ripser's index limit "
+                "on grid graphs); set topology.legacy: false for larger grids"
+            )
         missing = [k for k in self.analysis.retention_steps if k not in self.task_b.eval_steps]
         if missing:
             raise ValueError(f"analysis.retention_steps {missing} are not in task_b.eval_steps")
@@ -194,20 +220,27 @@ def _load(name: str, root: str | None, seed: int, options_json: str) -> Dataset:
 def _tasks(spec: Exp01Dataset, seed: int) -> tuple[Dataset, Dataset]:
     dataset = _load(spec.name, spec.root, seed, json.dumps(spec.options, sort_keys=True))
     if spec.task_a_classes >= len(dataset.classes):
-        raise ConfigError(f"datasets.task_a_classes must be below the {len(dataset.classes)} "
-                          f"classes of '{spec.name}', got {spec.task_a_classes}")
+        raise ConfigError(
+            f"datasets.task_a_classes must be below the {len(dataset.classes)} "
+            f"classes of '{spec.name}', got {spec.task_a_classes}"
+        )
     return split_classes(dataset, spec.task_a_classes)
 
 
 def _model(config: Exp01Config, unit: Unit, task_a: Dataset) -> torch.nn.Module:
     arch = config.architectures[unit.params["arch"]]
-    return build_model(arch.name, task_a.input_shape, len(task_a.classes),
-                       generator=torch_generator(unit.params["seed"], "init", arch.display),
-                       **arch.options)
+    return build_model(
+        arch.name,
+        task_a.input_shape,
+        len(task_a.classes),
+        generator=torch_generator(unit.params["seed"], "init", arch.display),
+        **arch.options,
+    )
 
 
-def _trained_model(config: Exp01Config, unit: Unit, task_a: Dataset,
-                   record: PhaseRecord) -> torch.nn.Module:
+def _trained_model(
+    config: Exp01Config, unit: Unit, task_a: Dataset, record: PhaseRecord
+) -> torch.nn.Module:
     model = _model(config, unit, task_a)
     load_checkpoint(record.path / "model.pt", model)
     return model.eval()
@@ -217,8 +250,9 @@ def _split(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None,
-            gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _subset(
+    x: torch.Tensor, y: torch.Tensor, n: int | None, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     if n is None or n >= len(y):
         return x, y
     index = torch.randperm(len(y), generator=gen)[:n]
@@ -239,14 +273,15 @@ class Exp01(Protocol):
             try:
                 _tasks(spec, config.seeds[0])
             except DataError as err:
-                raise DataError(f"datasets.{i}.root: {err}; set it in the config or with "
-                                f"--set datasets.{i}.root=DIR") from None
+                raise DataError(
+                    f"datasets.{i}.root: {err}; set it in the config or with "
+                    f"--set datasets.{i}.root=DIR"
+                ) from None
 
     def plan(self, config: RunConfig) -> list[Unit]:
         assert isinstance(config, Exp01Config)
         return [
-            Unit(f"{data.name}__{arch.display}__s{seed}",
-                 {"dataset": d, "arch": a, "seed": seed})
+            Unit(f"{data.name}__{arch.display}__s{seed}", {"dataset": d, "arch": a, "seed": seed})
             for d, data in enumerate(config.datasets)
             for a, arch in enumerate(config.architectures)
             for seed in config.seeds
@@ -261,18 +296,35 @@ class Exp01(Protocol):
 
         def train_a(out: Path) -> dict[str, Any]:
             model = _model(config, unit, task_a)
-            history = train(model, (task_a.x_train, task_a.y_train), config.task_a,
-                            generator=torch_generator(seed, "train_a", arch.display),
-                            progress=False)
+            history = train(
+                model,
+                (task_a.x_train, task_a.y_train),
+                config.task_a,
+                generator=torch_generator(seed, "train_a", arch.display),
+                progress=False,
+            )
             loss, acc = evaluate(model, (task_a.x_test, task_a.y_test), batch_size=1024)
             save_checkpoint(out / "model.pt", model)
             write_npz(out / "history.npz", {"loss": history.loss, "accuracy": history.accuracy})
-            return {"task_a_acc": acc, "task_a_loss": loss, "params": count_parameters(model),
-                    "family": str(getattr(model, "family", arch.name)), "arch": arch.display,
-                    "dataset": spec.name, "seed": seed}
+            return {
+                "task_a_acc": acc,
+                "task_a_loss": loss,
+                "params": count_parameters(model),
+                "family": str(getattr(model, "family", arch.name)),
+                "arch": arch.display,
+                "dataset": spec.name,
+                "seed": seed,
+            }
 
-        a_key = phase_key(self.VERSION, {"data": spec.model_dump(), "arch": arch.model_dump(),
-                                         "seed": seed, "train": config.task_a})
+        a_key = phase_key(
+            self.VERSION,
+            {
+                "data": spec.model_dump(),
+                "arch": arch.model_dump(),
+                "seed": seed,
+                "train": config.task_a,
+            },
+        )
         a_rec = run.phase(unit.id, "task_a", a_key, train_a)
 
         for s in range(config.landscape.slices):
@@ -283,28 +335,48 @@ class Exp01(Protocol):
         for strategy in config.task_b.strategies:
             self._forget(run, config, unit, task_a, task_b, a_rec, strategy)
 
-    def _plane(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
-               a_rec: PhaseRecord, s: int) -> PhaseRecord:
+    def _plane(
+        self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset, a_rec: PhaseRecord, s: int
+    ) -> PhaseRecord:
         land = config.landscape
 
         def compute(out: Path) -> dict[str, Any]:
             model = _trained_model(config, unit, task_a, a_rec)
             directions = random_directions(
-                model, 2, normalization=land.normalization, ignore_1d=land.ignore_1d,
-                generator=torch_generator(unit.params["seed"], "directions", unit.id, s))
-            surface = loss_plane(model, F.cross_entropy, _split(task_a, land.split), directions,
-                                 steps=land.steps, span=land.span, max_examples=land.max_examples,
-                                 strategy=land.strategy, show_progress=False)
-            write_npz(out / "plane.npz", {"alphas": surface.alphas, "betas": surface.betas,
-                                          "values": surface.values})
-            return {"center_loss": surface.center_loss, "n_nonfinite": surface.n_nonfinite,
-                    "seconds": surface.seconds, "strategy": surface.strategy}
+                model,
+                2,
+                normalization=land.normalization,
+                ignore_1d=land.ignore_1d,
+                generator=torch_generator(unit.params["seed"], "directions", unit.id, s),
+            )
+            surface = loss_plane(
+                model,
+                F.cross_entropy,
+                _split(task_a, land.split),
+                directions,
+                steps=land.steps,
+                span=land.span,
+                max_examples=land.max_examples,
+                strategy=land.strategy,
+                show_progress=False,
+            )
+            write_npz(
+                out / "plane.npz",
+                {"alphas": surface.alphas, "betas": surface.betas, "values": surface.values},
+            )
+            return {
+                "center_loss": surface.center_loss,
+                "n_nonfinite": surface.n_nonfinite,
+                "seconds": surface.seconds,
+                "strategy": surface.strategy,
+            }
 
         key = phase_key(self.VERSION, {"landscape": land.model_dump(), "slice": s}, [a_rec])
         return run.phase(unit.id, f"plane_{s}", key, compute)
 
-    def _topology(self, run: Run, config: Exp01Config, unit: Unit, plane: PhaseRecord,
-                  s: int) -> PhaseRecord:
+    def _topology(
+        self, run: Run, config: Exp01Config, unit: Unit, plane: PhaseRecord, s: int
+    ) -> PhaseRecord:
         topo = config.topology
 
         def compute(out: Path) -> dict[str, Any]:
@@ -319,8 +391,9 @@ class Exp01(Protocol):
             if topo.legacy:
                 legacy = grid_graph_persistence(values, vertex_births=False)
                 h0 = legacy[0]
-                features["legacy_h0_total"] = float(np.sum(np.diff(h0[np.isfinite(h0[:, 1])],
-                                                                   axis=1)))
+                features["legacy_h0_total"] = float(
+                    np.sum(np.diff(h0[np.isfinite(h0[:, 1])], axis=1))
+                )
                 arrays.update({f"legacy_h{k}": d for k, d in enumerate(legacy)})
             write_npz(out / "diagrams.npz", arrays)
             write_json(out / "features.json", features)
@@ -329,63 +402,115 @@ class Exp01(Protocol):
         key = phase_key(self.VERSION, {"topology": topo.model_dump()}, [plane])
         return run.phase(unit.id, f"topology_{s}", key, compute)
 
-    def _curvature(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
-                   a_rec: PhaseRecord) -> PhaseRecord:
+    def _curvature(
+        self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset, a_rec: PhaseRecord
+    ) -> PhaseRecord:
         curv = config.curvature
         seed = unit.params["seed"]
 
         def compute(out: Path) -> dict[str, Any]:
             model = _trained_model(config, unit, task_a, a_rec)
-            data = _subset(task_a.x_train, task_a.y_train, curv.examples,
-                           torch_generator(seed, "curvature_data", unit.id))
-            top = hessian_top_eigenvalues(model, F.cross_entropy, data, k=1, tol=curv.hessian_tol,
-                                          max_hvp=curv.max_hvp,
-                                          generator=torch_generator(seed, "lanczos", unit.id))
-            trace = hessian_trace(model, F.cross_entropy, data, method="hutch++",
-                                  n_hvp=curv.trace_hvp,
-                                  generator=torch_generator(seed, "hutch", unit.id))
-            fisher = fisher_diagonal(model, data, kind=curv.fisher,
-                                     generator=torch_generator(seed, "fisher", unit.id))
+            data = _subset(
+                task_a.x_train,
+                task_a.y_train,
+                curv.examples,
+                torch_generator(seed, "curvature_data", unit.id),
+            )
+            top = hessian_top_eigenvalues(
+                model,
+                F.cross_entropy,
+                data,
+                k=1,
+                tol=curv.hessian_tol,
+                max_hvp=curv.max_hvp,
+                generator=torch_generator(seed, "lanczos", unit.id),
+            )
+            trace = hessian_trace(
+                model,
+                F.cross_entropy,
+                data,
+                method="hutch++",
+                n_hvp=curv.trace_hvp,
+                generator=torch_generator(seed, "hutch", unit.id),
+            )
+            fisher = fisher_diagonal(
+                model, data, kind=curv.fisher, generator=torch_generator(seed, "fisher", unit.id)
+            )
             sharp = sharpness(model, F.cross_entropy, data, rho=curv.sharpness_rho)
-            adaptive = sharpness(model, F.cross_entropy, data, rho=curv.sharpness_rho,
-                                 adaptive=True)
-            result = {"hessian_top_eig": float(top.eigenvalues[0]),
-                      "hessian_converged": bool(top.converged), "hessian_hvp": top.n_hvp,
-                      "hessian_trace": trace.estimate, "hessian_trace_se": trace.std_error,
-                      "fisher_trace": fisher_trace(fisher), "sharpness": sharp.value,
-                      "adaptive_sharpness": adaptive.value}
+            adaptive = sharpness(
+                model, F.cross_entropy, data, rho=curv.sharpness_rho, adaptive=True
+            )
+            result = {
+                "hessian_top_eig": float(top.eigenvalues[0]),
+                "hessian_converged": bool(top.converged),
+                "hessian_hvp": top.n_hvp,
+                "hessian_trace": trace.estimate,
+                "hessian_trace_se": trace.std_error,
+                "fisher_trace": fisher_trace(fisher),
+                "sharpness": sharp.value,
+                "adaptive_sharpness": adaptive.value,
+            }
             write_json(out / "curvature.json", result)
             return result
 
         key = phase_key(self.VERSION, {"curvature": curv.model_dump()}, [a_rec])
         return run.phase(unit.id, "curvature", key, compute)
 
-    def _forget(self, run: Run, config: Exp01Config, unit: Unit, task_a: Dataset,
-                task_b: Dataset, a_rec: PhaseRecord, spec: Exp01Strategy) -> PhaseRecord:
+    def _forget(
+        self,
+        run: Run,
+        config: Exp01Config,
+        unit: Unit,
+        task_a: Dataset,
+        task_b: Dataset,
+        a_rec: PhaseRecord,
+        spec: Exp01Strategy,
+    ) -> PhaseRecord:
         tb = config.task_b
         seed = unit.params["seed"]
 
         def compute(out: Path) -> dict[str, Any]:
             model = _trained_model(config, unit, task_a, a_rec)
             strategy = build_strategy(spec.name, **spec.options)
-            learnt = Task(index=0, classes=tuple(task_a.classes),
-                          train=(task_a.x_train, task_a.y_train),
-                          test=(task_a.x_test, task_a.y_test))
-            context = TaskContext(scenario="class_il", class_groups=None,
-                                  generator=torch_generator(seed, "strategy", unit.id))
+            learnt = Task(
+                index=0,
+                classes=tuple(task_a.classes),
+                train=(task_a.x_train, task_a.y_train),
+                test=(task_a.x_test, task_a.y_test),
+            )
+            context = TaskContext(
+                scenario="class_il",
+                class_groups=None,
+                generator=torch_generator(seed, "strategy", unit.id),
+            )
             strategy.after_task(model, learnt, context)
             # Every strategy sees the same task-B data order and new head rows (the head grows
             # to all classes inside retention_curve: class-incremental, as the lab's protocol).
-            curve = retention_curve(model, (task_a.x_test, task_a.y_test),
-                                    (task_b.x_train, task_b.y_train), strategy,
-                                    eval_steps=tb.eval_steps, train_config=tb.train,
-                                    generator=torch_generator(seed, "task_b", unit.id),
-                                    task_b_eval=(task_b.x_test, task_b.y_test), progress=False)
-            write_npz(out / "curve.npz", {"steps": curve.steps, "acc_a": curve.acc_a,
-                                          "acc_b": curve.acc_b, "retention": curve.retention})
-            summary: dict[str, Any] = {"aurc": curve.aurc(max_step=tb.aurc_max_step),
-                                       "acc_a0": float(curve.acc_a[0]),
-                                       "acc_b_final": float(curve.acc_b[-1])}
+            curve = retention_curve(
+                model,
+                (task_a.x_test, task_a.y_test),
+                (task_b.x_train, task_b.y_train),
+                strategy,
+                eval_steps=tb.eval_steps,
+                train_config=tb.train,
+                generator=torch_generator(seed, "task_b", unit.id),
+                task_b_eval=(task_b.x_test, task_b.y_test),
+                progress=False,
+            )
+            write_npz(
+                out / "curve.npz",
+                {
+                    "steps": curve.steps,
+                    "acc_a": curve.acc_a,
+                    "acc_b": curve.acc_b,
+                    "retention": curve.retention,
+                },
+            )
+            summary: dict[str, Any] = {
+                "aurc": curve.aurc(max_step=tb.aurc_max_step),
+                "acc_a0": float(curve.acc_a[0]),
+                "acc_b_final": float(curve.acc_b[-1]),
+            }
             for step, ret in zip(curve.steps, curve.retention, strict=True):
                 summary[f"ret@{int(step)}"] = float(ret)
             return summary
@@ -406,21 +531,36 @@ class Exp01(Protocol):
         stats = config.analysis
         # Holm/Bonferroni adjust the permutation p-values: with few units the t-approximation
         # behind scipy's Spearman p is far too optimistic (n = 3, |ρ| = 1 gives p = 0).
-        options: dict[str, Any] = {"n_permutations": stats.n_permutations, "n_bootstrap": stats.n_bootstrap,
-                   "seed": config.seed, "adjust": "perm_p"}
-        table = correlation_table(rows, predictors, outcomes, group="dataset",
-                                  covariate="log_params", **options)
+        options: dict[str, Any] = {
+            "n_permutations": stats.n_permutations,
+            "n_bootstrap": stats.n_bootstrap,
+            "seed": config.seed,
+            "adjust": "perm_p",
+        }
+        table = correlation_table(
+            rows, predictors, outcomes, group="dataset", covariate="log_params", **options
+        )
         write_csv(run.path / "correlations.csv", table)
-        by_family = correlation_table(rows, predictors, outcomes, group="family",
-                                      covariate="log_params", pooled=False, **options)
+        by_family = correlation_table(
+            rows,
+            predictors,
+            outcomes,
+            group="family",
+            covariate="log_params",
+            pooled=False,
+            **options,
+        )
         write_csv(run.path / "tables" / "correlations_by_family.csv", by_family)
         write_csv(run.path / "tables" / "ridge.csv", ridge_rows(rows, config))
         write_csv(run.path / "tables" / "stability.csv", stability_rows(run, config, units))
         summary = legacy_agreement(rows)
         write_json(run.path / "tables" / "summary.json", summary)
         pooled = [r for r in table if r["dataset"] == "all"]
-        headline = {f"rho/{r['predictor']}~{r['outcome']}": r["rho"] for r in pooled
-                    if isinstance(r["rho"], float) and math.isfinite(r["rho"])}
+        headline = {
+            f"rho/{r['predictor']}~{r['outcome']}": r["rho"]
+            for r in pooled
+            if isinstance(r["rho"], float) and math.isfinite(r["rho"])
+        }
         headline["units"] = float(len(rows))
         return headline
 
@@ -451,8 +591,12 @@ def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
     """One row of units.csv, read from the unit's stored phase outputs."""
     summary = _summary(run, unit, "task_a")
     row: dict[str, Any] = {k: summary[k] for k in ("dataset", "arch", "family", "seed")}
-    row.update(unit=unit.id, params=summary["params"], log_params=math.log10(summary["params"]),
-               task_a_acc=summary["task_a_acc"])
+    row.update(
+        unit=unit.id,
+        params=summary["params"],
+        log_params=math.log10(summary["params"]),
+        task_a_acc=summary["task_a_acc"],
+    )
     slices = [_summary(run, unit, f"topology_{s}") for s in range(config.landscape.slices)]
     for name in sorted(slices[0]):
         values = np.array([float(sl[name]) for sl in slices])
@@ -474,29 +618,51 @@ def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
 
 def _summary(run: Run, unit: Unit, phase: str) -> dict[str, Any]:
     result: dict[str, Any] = read_json(require_phase(run, unit.id, phase) / "manifest.json")[
-        "summary"]
+        "summary"
+    ]
     return result
 
 
 def ridge_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str, Any]]:
     """Leave-one-architecture-out ridge: size (+ curvature) vs the same plus topology features."""
-    baseline_cols = ["log_params"] + (["hessian_top_eig", "hessian_trace"]
-                                      if config.curvature.enabled else [])
-    extra_cols = ["h0_total_persistence_norm", "h1_total_persistence_norm", "h0_count_above",
-                  "h1_count_above"]
+    baseline_cols = ["log_params"] + (
+        ["hessian_top_eig", "hessian_trace"] if config.curvature.enabled else []
+    )
+    extra_cols = [
+        "h0_total_persistence_norm",
+        "h1_total_persistence_norm",
+        "h0_count_above",
+        "h1_count_above",
+    ]
     groups = np.array([r["arch"] for r in rows])
     baseline = np.array([[r[c] for c in baseline_cols] for r in rows], dtype=float)
     extra = np.array([[r[c] for c in extra_cols] for r in rows], dtype=float)
     out = []
     for outcome in outcome_columns(config):
         target = np.array([r[outcome] for r in rows], dtype=float)
-        fit = loo_ridge(baseline, extra, target, groups,
-                        n_permutations=config.analysis.ridge_permutations, seed=config.seed)
-        out.append({"outcome": outcome, "baseline": "+".join(baseline_cols),
-                    "extra": "+".join(extra_cols), "n": fit.n, "n_groups": fit.n_groups,
-                    "mae_null": fit.mae_null, "mae_baseline": fit.mae_baseline,
-                    "mae_full": fit.mae_full, "improvement": fit.improvement,
-                    "perm_p": fit.perm_p, "reason": fit.reason})
+        fit = loo_ridge(
+            baseline,
+            extra,
+            target,
+            groups,
+            n_permutations=config.analysis.ridge_permutations,
+            seed=config.seed,
+        )
+        out.append(
+            {
+                "outcome": outcome,
+                "baseline": "+".join(baseline_cols),
+                "extra": "+".join(extra_cols),
+                "n": fit.n,
+                "n_groups": fit.n_groups,
+                "mae_null": fit.mae_null,
+                "mae_baseline": fit.mae_baseline,
+                "mae_full": fit.mae_full,
+                "improvement": fit.improvement,
+                "perm_p": fit.perm_p,
+                "reason": fit.reason,
+            }
+        )
     return out
 
 
@@ -504,14 +670,23 @@ def stability_rows(run: Run, config: Exp01Config, units: list[Unit]) -> list[dic
     """Slice-to-slice agreement of every topological feature (ICC(3,1) and ICC(2,1))."""
     if config.landscape.slices < 2:
         return []
-    per_unit = [[_summary(run, u, f"topology_{s}") for s in range(config.landscape.slices)]
-                for u in units]
+    per_unit = [
+        [_summary(run, u, f"topology_{s}") for s in range(config.landscape.slices)] for u in units
+    ]
     out = []
     for name in sorted(per_unit[0][0]):
         matrix = np.array([[float(sl[name]) for sl in unit] for unit in per_unit])
         result = icc(matrix)
-        out.append({"feature": name, "icc_3_1": result.icc3_1, "icc_2_1": result.icc2_1,
-                    "icc_p": result.p, "n_units": matrix.shape[0], "n_slices": matrix.shape[1]})
+        out.append(
+            {
+                "feature": name,
+                "icc_3_1": result.icc3_1,
+                "icc_2_1": result.icc2_1,
+                "icc_p": result.p,
+                "n_units": matrix.shape[0],
+                "n_slices": matrix.shape[1],
+            }
+        )
     return out
 
 
@@ -524,8 +699,11 @@ def legacy_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from axionlab.stats import correlate
 
     result = correlate(legacy, mean, n_permutations=0, n_bootstrap=0)
-    return {"legacy_vs_window_mean_rho": result.rho, "legacy_vs_window_mean_p": result.p,
-            "n_units": len(rows)}
+    return {
+        "legacy_vs_window_mean_rho": result.rho,
+        "legacy_vs_window_mean_p": result.p,
+        "n_units": len(rows),
+    }
 
 
 PROTOCOLS.add(Exp01.name, Exp01)

@@ -19,8 +19,14 @@ from axionlab.protocols.exp01 import (
 from axionlab.report import Document, figures
 from axionlab.runs import Run, read_csv, read_json, read_npz
 
-SCATTER_PREDICTORS = ("h0_total_persistence_norm", "h1_total_persistence_norm",
-                      "legacy_h0_total", "window_mean_loss", "hessian_top_eig", "log_params")
+SCATTER_PREDICTORS = (
+    "h0_total_persistence_norm",
+    "h1_total_persistence_norm",
+    "legacy_h0_total",
+    "window_mean_loss",
+    "hessian_top_eig",
+    "log_params",
+)
 MAX_PLANES = 16
 ALPHA = 0.05
 
@@ -44,72 +50,131 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     doc.paragraph(_summary_text(run, config, rows, pooled))
 
     doc.heading("Loss planes and persistence diagrams")
-    doc.figure(_planes_figure(run, units[:MAX_PLANES], fig_dir / "planes.png"),
-               f"Task-A test loss on slice 0 (red + = trained weights) and its cubical "
-               f"persistence diagram, first {min(len(units), MAX_PLANES)} units.",
-               source="units/<unit>/plane_0/plane.npz, topology_0/diagrams.npz")
+    doc.figure(
+        _planes_figure(run, units[:MAX_PLANES], fig_dir / "planes.png"),
+        f"Task-A test loss on slice 0 (red + = trained weights) and its cubical "
+        f"persistence diagram, first {min(len(units), MAX_PLANES)} units.",
+        source="units/<unit>/plane_0/plane.npz, topology_0/diagrams.npz",
+    )
 
     doc.heading("Forgetting curves")
-    doc.figure(_curves_figure(run, config, units, fig_dir / "forgetting.png"),
-               "Task-A retention acc_A(k)/acc_A(0) while training task B, per architecture "
-               "(line: mean over seeds and datasets; band: min–max).",
-               source="units/<unit>/forget_<strategy>/curve.npz")
+    doc.figure(
+        _curves_figure(run, config, units, fig_dir / "forgetting.png"),
+        "Task-A retention acc_A(k)/acc_A(0) while training task B, per architecture "
+        "(line: mean over seeds and datasets; band: min–max).",
+        source="units/<unit>/forget_<strategy>/curve.npz",
+    )
 
     doc.heading("Predictors vs outcomes")
-    doc.figure(_heatmap_figure(config, pooled, fig_dir / "correlations.png"),
-               f"Spearman ρ pooled over datasets; * = Holm-adjusted p < {ALPHA}.",
-               source="correlations.csv")
-    doc.figure(_scatter_figure(config, rows, pooled, fig_dir / "scatter.png"),
-               "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
-               source="units.csv, correlations.csv")
-    doc.table(pooled, ["predictor", "outcome", "n", "rho", "ci_low", "ci_high", "p", "perm_p",
-                       "p_holm", "partial_rho", "partial_p"], source="correlations.csv")
+    doc.figure(
+        _heatmap_figure(config, pooled, fig_dir / "correlations.png"),
+        f"Spearman ρ pooled over datasets; * = Holm-adjusted p < {ALPHA}.",
+        source="correlations.csv",
+    )
+    doc.figure(
+        _scatter_figure(config, rows, pooled, fig_dir / "scatter.png"),
+        "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
+        source="units.csv, correlations.csv",
+    )
+    doc.table(
+        pooled,
+        [
+            "predictor",
+            "outcome",
+            "n",
+            "rho",
+            "ci_low",
+            "ci_high",
+            "p",
+            "perm_p",
+            "p_holm",
+            "partial_rho",
+            "partial_p",
+        ],
+        source="correlations.csv",
+    )
 
     doc.heading("Does topology add to size and curvature? (leave-one-architecture-out ridge)")
-    doc.table(read_csv(run.path / "tables" / "ridge.csv"),
-              ["outcome", "baseline", "extra", "n", "mae_baseline", "mae_full", "improvement",
-               "perm_p", "reason"], source="tables/ridge.csv")
+    doc.table(
+        read_csv(run.path / "tables" / "ridge.csv"),
+        [
+            "outcome",
+            "baseline",
+            "extra",
+            "n",
+            "mae_baseline",
+            "mae_full",
+            "improvement",
+            "perm_p",
+            "reason",
+        ],
+        source="tables/ridge.csv",
+    )
 
     stability = read_csv(run.path / "tables" / "stability.csv")
     if stability:
         doc.heading("Slice-to-slice stability of each feature")
-        doc.table(stability, ["feature", "icc_3_1", "icc_2_1", "icc_p", "n_units", "n_slices"],
-                  source="tables/stability.csv")
+        doc.table(
+            stability,
+            ["feature", "icc_3_1", "icc_2_1", "icc_p", "n_units", "n_slices"],
+            source="tables/stability.csv",
+        )
 
     doc.heading("Units")
-    columns = ["unit", "family", "params", "task_a_acc", "h0_total_persistence_norm",
-               "h1_total_persistence_norm", "legacy_h0_total", "window_mean_loss"]
+    columns = [
+        "unit",
+        "family",
+        "params",
+        "task_a_acc",
+        "h0_total_persistence_norm",
+        "h1_total_persistence_norm",
+        "legacy_h0_total",
+        "window_mean_loss",
+    ]
     if config.curvature.enabled:
         columns += ["hessian_top_eig", "hessian_trace", "fisher_trace"]
     columns += [f"aurc_{label}" for label in strategy_labels(config)]
     columns += [c for c in outcome_columns(config) if c.endswith("_benefit")]
     doc.table(rows, [c for c in columns if c in rows[0]], source="units.csv")
-    doc.paragraph(f"Protocol exp01 v{run.info['version']}; config: config.yaml; environment: "
-                  "env.json; raw arrays under units/.")
+    doc.paragraph(
+        f"Protocol exp01 v{run.info['version']}; config: config.yaml; environment: "
+        "env.json; raw arrays under units/."
+    )
     return doc.write(report_dir)
 
 
-def _summary_text(run: Run, config: Exp01Config, rows: list[dict[str, str]],
-                  pooled: list[dict[str, str]]) -> str:
+def _summary_text(
+    run: Run, config: Exp01Config, rows: list[dict[str, str]], pooled: list[dict[str, str]]
+) -> str:
     n_datasets = len({r["dataset"] for r in rows})
     surviving = [r for r in pooled if _float(r["p_holm"]) < ALPHA]
-    parts = [f"{len(rows)} units ({len({r['arch'] for r in rows})} architectures × {n_datasets} "
-             f"dataset(s) × {len(config.seeds)} seed(s)); {config.landscape.slices} slices of "
-             f"{config.landscape.steps}² per unit."]
+    parts = [
+        f"{len(rows)} units ({len({r['arch'] for r in rows})} architectures × {n_datasets} "
+        f"dataset(s) × {len(config.seeds)} seed(s)); {config.landscape.slices} slices of "
+        f"{config.landscape.steps}² per unit."
+    ]
     if surviving:
-        listed = "; ".join(f"{r['predictor']} ~ {r['outcome']} (ρ = {_float(r['rho']):.2f}, "
-                           f"Holm p = {_float(r['p_holm']):.3g})" for r in surviving)
-        parts.append(f"Pooled correlations surviving Holm correction at α = {ALPHA} over "
-                     f"{len(pooled)} pooled tests: {listed}.")
+        listed = "; ".join(
+            f"{r['predictor']} ~ {r['outcome']} (ρ = {_float(r['rho']):.2f}, "
+            f"Holm p = {_float(r['p_holm']):.3g})"
+            for r in surviving
+        )
+        parts.append(
+            f"Pooled correlations surviving Holm correction at α = {ALPHA} over "
+            f"{len(pooled)} pooled tests: {listed}."
+        )
     else:
-        parts.append(f"No pooled correlation survives Holm correction at α = {ALPHA} over "
-                     f"{len(pooled)} pooled tests (the family includes per-dataset tests).")
+        parts.append(
+            f"No pooled correlation survives Holm correction at α = {ALPHA} over "
+            f"{len(pooled)} pooled tests (the family includes per-dataset tests)."
+        )
     summary = read_json(run.path / "tables" / "summary.json")
     if summary:
         parts.append(
             f"The lab's legacy H0 statistic (Ripser without vertex births) tracks the mean loss "
             f"of the plane with Spearman ρ = {summary['legacy_vs_window_mean_rho']:.3f} across "
-            f"these {summary['n_units']} units: it measures Σloss − min loss, not topology.")
+            f"these {summary['n_units']} units: it measures Σloss − min loss, not topology."
+        )
     if len(rows) < 10:
         parts.append("With this few units, correlations are illustrative only.")
     return " ".join(parts)
@@ -120,12 +185,14 @@ def _planes_figure(run: Run, units: list[Unit], path: Path) -> Path:
     for i, unit in enumerate(units):
         plane = read_npz(require_phase(run, unit.id, "plane_0") / "plane.npz")
         diagrams = read_npz(require_phase(run, unit.id, "topology_0") / "diagrams.npz")
-        figures.plane_contour(axes[2 * i], plane["alphas"], plane["betas"], plane["values"],
-                              unit.id)
+        figures.plane_contour(
+            axes[2 * i], plane["alphas"], plane["betas"], plane["values"], unit.id
+        )
         finite = plane["values"][np.isfinite(plane["values"])]
         value_range = (float(finite.min()), float(finite.max())) if finite.size else None
-        figures.persistence_diagram(axes[2 * i + 1], [diagrams["h0"], diagrams["h1"]],
-                                    "cubical PH", value_range)
+        figures.persistence_diagram(
+            axes[2 * i + 1], [diagrams["h0"], diagrams["h1"]], "cubical PH", value_range
+        )
     return figures.save(fig, path)
 
 
@@ -140,8 +207,7 @@ def _curves_figure(run: Run, config: Exp01Config, units: list[Unit], path: Path)
             steps = curve["steps"]
     fig, axes = figures.grid(len(by_arch), 4)
     for ax, (arch, series) in zip(axes, by_arch.items(), strict=False):
-        figures.curves(ax, steps, {k: np.stack(v) for k, v in series.items()}, arch,
-                       "retention")
+        figures.curves(ax, steps, {k: np.stack(v) for k, v in series.items()}, arch, "retention")
     return figures.save(fig, path)
 
 
@@ -160,22 +226,31 @@ def _heatmap_figure(config: Exp01Config, pooled: list[dict[str, str]], path: Pat
     return figures.save(fig, path)
 
 
-def _scatter_figure(config: Exp01Config, rows: list[dict[str, str]],
-                    pooled: list[dict[str, str]], path: Path) -> Path:
+def _scatter_figure(
+    config: Exp01Config, rows: list[dict[str, str]], pooled: list[dict[str, str]], path: Path
+) -> Path:
     predictors = [p for p in SCATTER_PREDICTORS if p in rows[0]]
     outcomes = outcome_columns(config)
-    stats: dict[tuple[str, str], dict[str, Any]] = {(r["predictor"], r["outcome"]): r
-                                                    for r in pooled}
+    stats: dict[tuple[str, str], dict[str, Any]] = {
+        (r["predictor"], r["outcome"]): r for r in pooled
+    }
     fig, axes = figures.grid(len(predictors) * len(outcomes), len(outcomes))
     labels = [r["arch"] for r in rows]
     for i, predictor in enumerate(predictors):
         for j, outcome in enumerate(outcomes):
             r = stats.get((predictor, outcome), {})
-            title = (f"ρ = {_float(r.get('rho', 'nan')):.2f} "
-                     f"[{_float(r.get('ci_low', 'nan')):.2f}, "
-                     f"{_float(r.get('ci_high', 'nan')):.2f}]")
-            figures.scatter(axes[i * len(outcomes) + j],
-                            np.array([_float(row[predictor]) for row in rows]),
-                            np.array([_float(row[outcome]) for row in rows]),
-                            labels, predictor, outcome, title)
+            title = (
+                f"ρ = {_float(r.get('rho', 'nan')):.2f} "
+                f"[{_float(r.get('ci_low', 'nan')):.2f}, "
+                f"{_float(r.get('ci_high', 'nan')):.2f}]"
+            )
+            figures.scatter(
+                axes[i * len(outcomes) + j],
+                np.array([_float(row[predictor]) for row in rows]),
+                np.array([_float(row[outcome]) for row in rows]),
+                labels,
+                predictor,
+                outcome,
+                title,
+            )
     return figures.save(fig, path)

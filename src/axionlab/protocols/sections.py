@@ -37,8 +37,6 @@ class ArchitectureSpec(Section):
         return self.label or self.name
 
 
-
-
 class StrategySpec(Section):
     """A registered strategy, its constructor options and a label (a directory-safe name)."""
 

@@ -43,15 +43,17 @@ class Document:
     def bullets(self, items: Sequence[str]) -> None:
         self.blocks.append(_Block("bullets", rows=[{"text": item} for item in items]))
 
-    def table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-              source: str = "") -> None:
+    def table(
+        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], source: str = ""
+    ) -> None:
         """A table of ``rows`` restricted to ``columns``; ``source`` names the stored file."""
         self.blocks.append(_Block("table", rows=list(rows), columns=list(columns), source=source))
 
     def figure(self, path: Path, caption: str, source: str = "") -> None:
         """A figure already saved under the report's ``figures/`` directory."""
-        self.blocks.append(_Block("figure", text=caption, columns=[f"figures/{path.name}"],
-                                  source=source))
+        self.blocks.append(
+            _Block("figure", text=caption, columns=[f"figures/{path.name}"], source=source)
+        )
 
     def write(self, report_dir: Path) -> Path:
         """Write ``report.md`` and ``report.html``; return the HTML path."""
@@ -71,13 +73,18 @@ class Document:
                 cols = list(block.columns)
                 out.append("| " + " | ".join(cols) + " |")
                 out.append("|" + "---|" * len(cols))
-                out += ["| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |"
-                        for row in block.rows]
+                out += [
+                    "| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |"
+                    for row in block.rows
+                ]
                 out += [f"*Source: `{block.source}`*" if block.source else "", ""]
             elif block.kind == "figure":
-                out += [f"![{block.text}]({block.columns[0]})", "",
-                        f"*{block.text}*" + (f" Source: `{block.source}`" if block.source else ""),
-                        ""]
+                out += [
+                    f"![{block.text}]({block.columns[0]})",
+                    "",
+                    f"*{block.text}*" + (f" Source: `{block.source}`" if block.source else ""),
+                    "",
+                ]
         return "\n".join(out)
 
     def html(self) -> str:
@@ -94,23 +101,36 @@ class Document:
             elif block.kind == "table":
                 head = "".join(f"<th>{esc(c)}</th>" for c in block.columns)
                 rows = "".join(
-                    "<tr>" + "".join(f"<td>{esc(fmt(row.get(c, '')))}</td>" for c in block.columns)
-                    + "</tr>" for row in block.rows)
-                source = f"<caption>Source: <code>{esc(block.source)}</code></caption>" \
-                    if block.source else ""
-                body.append(f"<table>{source}<thead><tr>{head}</tr></thead>"
-                            f"<tbody>{rows}</tbody></table>")
+                    "<tr>"
+                    + "".join(f"<td>{esc(fmt(row.get(c, '')))}</td>" for c in block.columns)
+                    + "</tr>"
+                    for row in block.rows
+                )
+                source = (
+                    f"<caption>Source: <code>{esc(block.source)}</code></caption>"
+                    if block.source
+                    else ""
+                )
+                body.append(
+                    f"<table>{source}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+                )
             elif block.kind == "figure":
                 note = f" Source: <code>{esc(block.source)}</code>" if block.source else ""
-                body.append(f'<figure><img src="{esc(block.columns[0])}" alt="{esc(block.text)}">'
-                            f"<figcaption>{esc(block.text)}{note}</figcaption></figure>")
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-                 "table{border-collapse:collapse;font-size:12px;margin:1em 0}"
-                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-                 "caption{caption-side:bottom;font-size:11px;color:#555}"
-                 "img{max-width:100%}figcaption{font-size:12px;color:#333}")
-        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(self.title)}"
-                f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+                body.append(
+                    f'<figure><img src="{esc(block.columns[0])}" alt="{esc(block.text)}">'
+                    f"<figcaption>{esc(block.text)}{note}</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+            "table{border-collapse:collapse;font-size:12px;margin:1em 0}"
+            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+            "caption{caption-side:bottom;font-size:11px;color:#555}"
+            "img{max-width:100%}figcaption{font-size:12px;color:#333}"
+        )
+        return (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(self.title)}"
+            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+        )
 
 
 def fmt(value: Any) -> str:

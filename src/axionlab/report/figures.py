@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from axionlab.runs.io import write_bytes  # noqa: E402
+from axionlab.runs.io import write_bytes
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -25,15 +25,15 @@ def save(fig: Figure, path: Path) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
-def plane_contour(ax: Axes, alphas: np.ndarray, betas: np.ndarray, values: np.ndarray,
-                  title: str) -> None:
+def plane_contour(
+    ax: Axes, alphas: np.ndarray, betas: np.ndarray, values: np.ndarray, title: str
+) -> None:
     """Filled contour of a loss plane (row i = alphas[i]); non-finite points shown as gaps."""
     grid = np.ma.masked_invalid(values)
     finite = grid.compressed()
     # Quantile levels resolve the basin, where a linear scale spends every level on the rim.
     levels = np.unique(np.quantile(finite, np.linspace(0, 1, 21))) if finite.size else finite
-    cs = ax.contourf(betas, alphas, grid, levels=levels if levels.size >= 2 else 10,
-                     cmap="viridis")
+    cs = ax.contourf(betas, alphas, grid, levels=levels if levels.size >= 2 else 10, cmap="viridis")
     ax.plot([0], [0], marker="+", color="red", markersize=10)
     ax.set_xlabel("β (direction 2)")
     ax.set_ylabel("α (direction 1)")
@@ -41,8 +41,12 @@ def plane_contour(ax: Axes, alphas: np.ndarray, betas: np.ndarray, values: np.nd
     ax.figure.colorbar(cs, ax=ax, shrink=0.8, format="%.3g")
 
 
-def persistence_diagram(ax: Axes, diagrams: Sequence[np.ndarray], title: str,
-                        value_range: tuple[float, float] | None = None) -> None:
+def persistence_diagram(
+    ax: Axes,
+    diagrams: Sequence[np.ndarray],
+    title: str,
+    value_range: tuple[float, float] | None = None,
+) -> None:
     """Birth–death scatter per homology dimension; essential classes drawn on a top line.
 
     ``value_range`` (the filtered function's min and max) fixes the axes, so a diagram with a
@@ -70,8 +74,14 @@ def persistence_diagram(ax: Axes, diagrams: Sequence[np.ndarray], title: str,
     ax.legend(fontsize=7)
 
 
-def curves(ax: Axes, steps: np.ndarray, series: Mapping[str, np.ndarray], title: str,
-           ylabel: str, log_x: bool = True) -> None:
+def curves(
+    ax: Axes,
+    steps: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    title: str,
+    ylabel: str,
+    log_x: bool = True,
+) -> None:
     """Mean ± min/max band per series; ``series[name]`` is (repeats, len(steps))."""
     x = np.where(steps > 0, steps, 0.5) if log_x else steps
     for name, values in series.items():
@@ -87,8 +97,15 @@ def curves(ax: Axes, steps: np.ndarray, series: Mapping[str, np.ndarray], title:
     ax.legend(fontsize=7)
 
 
-def scatter(ax: Axes, x: np.ndarray, y: np.ndarray, labels: Sequence[str], xlabel: str,
-            ylabel: str, title: str) -> None:
+def scatter(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: Sequence[str],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> None:
     """Labelled scatter of one predictor against one outcome."""
     ax.scatter(x, y, s=18)
     for xi, yi, label in zip(x, y, labels, strict=True):
@@ -98,8 +115,14 @@ def scatter(ax: Axes, x: np.ndarray, y: np.ndarray, labels: Sequence[str], xlabe
     ax.set_title(title, fontsize=8)
 
 
-def heatmap(ax: Axes, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str],
-            title: str, marks: np.ndarray | None = None) -> None:
+def heatmap(
+    ax: Axes,
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    title: str,
+    marks: np.ndarray | None = None,
+) -> None:
     """Signed heatmap in [-1, 1] with values printed; ``marks`` adds '*' to chosen cells."""
     im = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
@@ -117,8 +140,13 @@ def grid(n: int, ncols: int, size: tuple[float, float] = (3.2, 2.8)) -> tuple[Fi
     """A figure with ``n`` axes in rows of ``ncols`` (unused axes hidden)."""
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size[0] * ncols, size[1] * nrows),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()

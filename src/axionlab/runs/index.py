@@ -87,7 +87,8 @@ class RunIndex:
     def phases(self, run_dir: Path) -> list[dict[str, Any]]:
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT unit, phase, key, status FROM phases WHERE run_dir = ? ORDER BY unit, phase",
+                "SELECT unit, phase, key, status FROM phases WHERE run_dir = ? "
+                "ORDER BY unit, phase",
                 (str(run_dir),),
             ).fetchall()
         return [dict(zip(("unit", "phase", "key", "status"), row, strict=True)) for row in rows]

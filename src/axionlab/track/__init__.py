@@ -89,17 +89,23 @@ class ClearMLTracker:
             from clearml import Task
             from clearml.backend_interface.task.task import Task as BackendTask
         except ImportError:
-            raise ConfigError("tracker.backend 'clearml' needs the clearml package; install "
-                              "it with pip install 'axionlab[clearml]'") from None
+            raise ConfigError(
+                "tracker.backend 'clearml' needs the clearml package; install "
+                "it with pip install 'axionlab[clearml]'"
+            ) from None
         # Reporting through a subprocess makes Task.close() wait 6-12 s for it to drain; we log
         # a handful of scalars, so in-process reporting costs nothing.
         BackendTask._report_subprocess_enabled = False  # type: ignore[assignment]
         if offline:
             Task.set_offline(True)
         self.task: Any = Task.init(
-            project_name=project, task_name=name, reuse_last_task_id=False,
-            auto_connect_arg_parser=False, auto_connect_frameworks=False,
-            auto_resource_monitoring=False, auto_connect_streams=False,
+            project_name=project,
+            task_name=name,
+            reuse_last_task_id=False,
+            auto_connect_arg_parser=False,
+            auto_connect_frameworks=False,
+            auto_resource_monitoring=False,
+            auto_connect_streams=False,
         )
         self.logger: Any = self.task.get_logger()
 
@@ -132,14 +138,17 @@ class MLflowTracker:
         try:
             import mlflow
         except ImportError:
-            raise ConfigError("tracker.backend 'mlflow' needs the mlflow package; install it "
-                              "with pip install 'axionlab[mlflow]'") from None
+            raise ConfigError(
+                "tracker.backend 'mlflow' needs the mlflow package; install it "
+                "with pip install 'axionlab[mlflow]'"
+            ) from None
         self.mlflow = mlflow
         self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
         experiment = self.client.get_experiment_by_name(project)
         if experiment is None:
             experiment_id = self.client.create_experiment(
-                project, artifact_location=artifact_dir.resolve().as_uri())
+                project, artifact_location=artifact_dir.resolve().as_uri()
+            )
         else:
             experiment_id = experiment.experiment_id
         self.run_id = self.client.create_run(experiment_id, run_name=name).info.run_id
