@@ -157,6 +157,12 @@ def test_fit_decay_recovers_depolarizing_rate() -> None:
     assert fit_decay(torch.arange(0, 60, 4), f4).p == pytest.approx(0.97, abs=1e-8)
 
 
+def test_fit_decay_of_a_flat_curve_is_no_decay() -> None:
+    flat = [1.0, 1.0, 1.0 - 1e-16, 1.0]
+    assert fit_decay([1, 2, 4, 8], flat) == pytest.approx((0.0, 1.0, 1.0))
+    assert math.copysign(1.0, fit_decay([1, 2, 4, 8], flat).rate) == 1.0  # +0.0, not -0.0
+
+
 def test_repeated_amplitude_damping_gamma() -> None:
     rho = density_matrix(plus_state(1))
     state = rho
@@ -195,3 +201,26 @@ def test_invalid_arguments_raise() -> None:
         )
     with pytest.raises(InputError, match="m and f must have equal length >= 3"):
         fit_decay([1, 2], [0.5, 0.4])
+
+
+def test_closed_form_deviation_lists_exactly_the_predicted_quantities() -> None:
+    def run(n: int, pool: str, noise: str) -> SequenceResult:
+        gen = torch.Generator().manual_seed(4)
+        return sequence_experiment(
+            n,
+            [1, 3, 6],
+            ordering="fixed",
+            diversity=2,
+            noise=noise,
+            strength=0.1,
+            generator=gen,
+            pool=pool,
+            n_orderings=3,
+        )
+
+    exact = run(2, "z_rotation", "amplitude_damping").closed_form_deviation()
+    assert set(exact) == set(CLOSED) and max(exact.values()) < 1e-12
+    partial = run(1, "haar", "depolarizing").closed_form_deviation()
+    assert set(partial) == {"purity", "loschmidt_echo", "von_neumann_entropy"}
+    assert max(partial.values()) < 1e-12
+    assert run(2, "haar", "dephasing").closed_form_deviation() == {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -52,13 +52,16 @@ class DecayFit(NamedTuple):
 
     @property
     def rate(self) -> float:
-        return -math.log(self.p) if self.p > 0 else math.inf
+        # + 0.0 turns the −0.0 of p = 1 into 0.0.
+        return -math.log(self.p) + 0.0 if self.p > 0 else math.inf
 
 
 def fit_decay(
     m: Sequence[float] | np.ndarray | Tensor, f: Sequence[float] | np.ndarray | Tensor
 ) -> DecayFit:
     """Fit ``f ≈ A·pᵐ + B`` with ``p ∈ [0, 1]`` by least squares; returns ``(A, p, B)``.
+
+    A flat curve (spread within 1e-12 relative) gives ``(0, 1, mean)``: decay rate 0.
 
     Variable projection: for each ``p`` the optimal ``(A, B)`` is linear least squares, leaving a
     one-dimensional search over ``p`` (a grid, then bounded Brent refinement). This is the
@@ -75,6 +78,9 @@ def fit_decay(
         raise InputError(f"m and f must have equal length >= 3, got {x.size} and {y.size}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError("m and f must be finite")
+    # A flat curve fits every p equally well (with A = 0): report no decay, not an arbitrary p.
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        return DecayFit(0.0, 1.0, float(y.mean()))
 
     def solve(p: float) -> tuple[float, np.ndarray]:
         design = np.stack([p**x, np.ones_like(x)], axis=1)
@@ -161,6 +167,20 @@ class SequenceResult:
     ordering_von_neumann_mean: Tensor
     diversity: Diversity
     closed_form: ClosedForm
+
+    def closed_form_deviation(self) -> dict[str, float]:
+        """``max_m |measured − closed form|`` for every quantity that has a closed form.
+
+        Keys are :class:`ClosedForm` field names (the measured attribute of the same name); a
+        quantity without a closed form is absent, so ``{}`` means "beyond closed form".
+        """
+        out = {}
+        for f in fields(self.closed_form):
+            predicted = getattr(self.closed_form, f.name)
+            if predicted is not None:
+                measured = getattr(self, f.name)
+                out[f.name] = float((measured - predicted.to(measured)).abs().max())
+        return out
 
 
 def noise_kraus(
