@@ -537,8 +537,16 @@ class Exp01(Protocol):
             "seed": config.seed,
             "adjust": "perm_p",
         }
+        # With one dataset the pooled rows would repeat the per-dataset ones and double the
+        # family that Holm corrects over.
         table = correlation_table(
-            rows, predictors, outcomes, group="dataset", covariate="log_params", **options
+            rows,
+            predictors,
+            outcomes,
+            group="dataset",
+            covariate="log_params",
+            pooled=len(config.datasets) > 1,
+            **options,
         )
         write_csv(run.path / "correlations.csv", table)
         by_family = correlation_table(
@@ -555,7 +563,7 @@ class Exp01(Protocol):
         write_csv(run.path / "tables" / "stability.csv", stability_rows(run, config, units))
         summary = legacy_agreement(rows)
         write_json(run.path / "tables" / "summary.json", summary)
-        pooled = [r for r in table if r["dataset"] == "all"]
+        pooled = pooled_rows(table)
         headline = {
             f"rho/{r['predictor']}~{r['outcome']}": r["rho"]
             for r in pooled
@@ -569,6 +577,12 @@ class Exp01(Protocol):
         from axionlab.protocols.exp01_report import build_report
 
         return build_report(run, config, self.plan(config))
+
+
+def pooled_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The correlation rows over all units: the pooled ones, or the only dataset's."""
+    pooled = [r for r in table if r["dataset"] == "all"]
+    return pooled or table
 
 
 def strategy_labels(config: Exp01Config) -> list[str]:

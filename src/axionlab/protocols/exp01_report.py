@@ -13,6 +13,7 @@ from axionlab.protocols.base import Unit, require_phase
 from axionlab.protocols.exp01 import (
     Exp01Config,
     outcome_columns,
+    pooled_rows,
     predictor_columns,
     strategy_labels,
 )
@@ -43,11 +44,11 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     fig_dir = report_dir / "figures"
     rows = read_csv(run.path / "units.csv")
     table = read_csv(run.path / "correlations.csv")
-    pooled = [r for r in table if r["dataset"] == "all"]
+    pooled = pooled_rows(table)
     doc = Document(f"EXP-01 — landscape topology vs forgetting ({config.name or run.path.name})")
 
     doc.heading("Summary")
-    doc.paragraph(_summary_text(run, config, rows, pooled))
+    doc.paragraph(_summary_text(run, config, rows, pooled, table))
 
     doc.heading("Loss planes and persistence diagrams")
     doc.figure(
@@ -68,12 +69,13 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     doc.heading("Predictors vs outcomes")
     doc.figure(
         _heatmap_figure(config, pooled, fig_dir / "correlations.png"),
-        f"Spearman ρ pooled over datasets; * = Holm-adjusted p < {ALPHA}.",
+        f"Spearman ρ over all units (pooled over datasets); * = Holm-adjusted permutation "
+        f"p < {ALPHA}.",
         source="correlations.csv",
     )
     doc.figure(
         _scatter_figure(config, rows, pooled, fig_dir / "scatter.png"),
-        "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
+        "Selected predictors against each outcome, with ρ over all units and its bootstrap 95% CI.",
         source="units.csv, correlations.csv",
     )
     doc.table(
@@ -144,7 +146,11 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
 
 
 def _summary_text(
-    run: Run, config: Exp01Config, rows: list[dict[str, str]], pooled: list[dict[str, str]]
+    run: Run,
+    config: Exp01Config,
+    rows: list[dict[str, str]],
+    pooled: list[dict[str, str]],
+    table: list[dict[str, str]],
 ) -> str:
     n_datasets = len({r["dataset"] for r in rows})
     surviving = [r for r in pooled if _float(r["p_holm"]) < ALPHA]
@@ -160,13 +166,25 @@ def _summary_text(
             for r in surviving
         )
         parts.append(
-            f"Pooled correlations surviving Holm correction at α = {ALPHA} over "
-            f"{len(pooled)} pooled tests: {listed}."
+            f"Correlations over all units surviving Holm correction (permutation p) at "
+            f"α = {ALPHA}, family of {len(table)} tests: {listed}."
         )
     else:
         parts.append(
-            f"No pooled correlation survives Holm correction at α = {ALPHA} over "
-            f"{len(pooled)} pooled tests (the family includes per-dataset tests)."
+            f"No correlation over all units survives Holm correction (permutation p) at "
+            f"α = {ALPHA}, family of {len(table)} tests."
+        )
+    trivial = [
+        r["arch"]
+        for r in rows
+        if _float(r["h0_total_persistence"]) == 0.0 and _float(r["h1_total_persistence"]) == 0.0
+    ]
+    if trivial:
+        parts.append(
+            f"In {len(trivial)} of {len(rows)} units every slice is a single basin without "
+            f"loops (finite H0 and H1 total persistence 0: {', '.join(sorted(set(trivial)))}); "
+            "topological features are then constant and correlations involving them undefined "
+            "(nan), which is a finding about these landscapes, not a failure."
         )
     summary = read_json(run.path / "tables" / "summary.json")
     if summary:
