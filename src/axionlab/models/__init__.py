@@ -15,6 +15,7 @@ from axionlab.models.core import (
     init_parameters,
     set_head,
 )
+from axionlab.models.recurrent import candidate_drive, hidden_states, is_recurrent
 from axionlab.models.zoo import (
     PAPER_INPUT_SHAPE,
     PAPER_NUM_CLASSES,
@@ -35,10 +36,13 @@ __all__ = [
     "Classifier",
     "PaperTarget",
     "build_model",
+    "candidate_drive",
     "count_parameters",
     "expand_head",
     "get_head",
+    "hidden_states",
     "init_parameters",
+    "is_recurrent",
     "set_head",
     "wrn_parameter_count",
 ]

@@ -16,6 +16,7 @@ from axionlab.models.core import MODELS
 from axionlab.models.densenet import densenet
 from axionlab.models.mlp import mlp
 from axionlab.models.mobile import efficientnet, mobilenet_v3, shufflenet_v2
+from axionlab.models.recurrent import elman, lstm, rmlp
 from axionlab.models.resnet import regnet_y, resnet, wide_resnet
 from axionlab.models.sequence import gru
 from axionlab.models.transformer import mlp_mixer, vit
@@ -28,6 +29,9 @@ MODELS.add(
     partial(convnet, layers=(32, "M", 64, "M", 64), kernel=5, batch_norm=True, family="cnn1d"),
 )
 MODELS.add("gru", gru)
+MODELS.add("elman", elman)
+MODELS.add("lstm", lstm)
+MODELS.add("rmlp", rmlp)
 MODELS.add(
     "vgg_mini",
     partial(convnet, layers=(16, 16, "M", 32, 32, "M", 64, 64), batch_norm=True, family="vgg"),

@@ -1,0 +1,237 @@
+"""EXP-03's report: built only from a run's stored tables (units.csv, correlations.csv)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from axionlab.protocols.exp03 import OUTCOMES, PREDICTORS, Exp03Config
+from axionlab.report import Document, figures
+from axionlab.runs import Run, read_csv, read_json
+
+SCATTER_PREDICTORS = ("phi_g_mib", "phi_star_mib", "big_phi", "ei", "log_params")
+NULL_MEASURES = ("mi", "phi_g_mib", "phi_star_mib", "si_mib")
+ALPHA = 0.05
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
+def build_report(run: Run, config: Exp03Config) -> Path:
+    report_dir = run.path / "report"
+    fig_dir = report_dir / "figures"
+    rows = read_csv(run.path / "units.csv")
+    table = read_csv(run.path / "correlations.csv")
+    pooled = [r for r in table if r["dataset"] == "all"]
+    measure = f"{config.phi_gaussian.measure}_mib"
+    doc = Document(
+        f"EXP-03 — integrated information vs generalization and robustness "
+        f"({config.name or run.path.name})"
+    )
+
+    doc.heading("Summary")
+    doc.paragraph(_summary_text(run, config, rows, table))
+
+    doc.heading("Estimators and their bias")
+    doc.paragraph(
+        "Gaussian measures (nats) come from a least-squares VAR(1) fitted to the hidden-state "
+        f"series of {config.phi_gaussian.examples} test sequences (trials), for the atomic "
+        f"partition and the bipartition minimising {config.phi_gaussian.measure}. Finite-sample "
+        "fits inflate every measure and the input drive is read as innovation noise; the "
+        "shuffled-time null (time steps permuted within each trial) shows the bias at the same "
+        "number of transitions. A one-channel input (MNIST-1D) drives every unit through one "
+        "direction, so the innovations are nearly singular and MI is large. SI keeps a large "
+        "null value because it counts equal-time correlations between parts "
+        "(SI = Φ_WMS + Σ_k H(Y^k) − H(Y)), which shuffling preserves. Exact Φ (IIT 3.0, bits) "
+        "is averaged over the "
+        f"reachable states of the {config.phi_exact.nodes} most strongly connected units of the "
+        "recurrent tanh path, binarised to ±1 threshold units with gates open and inputs at zero; "
+        "feed-forward units get the effective information of their last layer binarised to 0/1 "
+        "units instead (Φ of a feed-forward map is zero)."
+    )
+    doc.figure(
+        _null_figure(rows, measure, fig_dir / "null.png"),
+        f"Observed measures of recurrent units against their shuffled-time null (log "
+        f"scale; bars on {measure}: bootstrap {config.phi_gaussian.level:.0%} CI).",
+        source="units.csv",
+    )
+
+    doc.heading("Predictors vs outcomes")
+    doc.figure(
+        _heatmap_figure(pooled, fig_dir / "correlations.png"),
+        f"Spearman ρ pooled over datasets; * = Holm-adjusted permutation p < {ALPHA}. "
+        "Gaussian measures and Φ exist for recurrent units only.",
+        source="correlations.csv",
+    )
+    doc.figure(
+        _scatter_figure(rows, pooled, fig_dir / "scatter.png"),
+        "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
+        source="units.csv, correlations.csv",
+    )
+    columns = [
+        "predictor",
+        "outcome",
+        "dataset",
+        "n",
+        "rho",
+        "ci_low",
+        "ci_high",
+        "perm_p",
+        "p_holm",
+        "partial_rho",
+        "partial_p",
+    ]
+    doc.table(pooled, columns, source="correlations.csv")
+    per_dataset = [r for r in table if r["dataset"] != "all" and _float(r["perm_p"]) < ALPHA]
+    if per_dataset:
+        doc.paragraph(f"Per-dataset tests with unadjusted permutation p < {ALPHA}:")
+        doc.table(per_dataset, columns, source="correlations.csv")
+
+    doc.heading("Units")
+    shown = [
+        "unit",
+        "kind",
+        "params",
+        "train_acc",
+        "test_acc",
+        "gap",
+        "noise_acc",
+        "fgsm_acc",
+        "mi",
+        measure,
+        f"{measure}_null",
+        "ci_low",
+        "ci_high",
+        "big_phi",
+        "ei",
+        "spectral_radius",
+    ]
+    doc.table(rows, [c for c in shown if c in rows[0]], source="units.csv")
+    doc.paragraph(
+        f"Protocol exp03 v{run.info['version']}; config: config.yaml; environment: "
+        "env.json; per-phase outputs under units/."
+    )
+    return doc.write(report_dir)
+
+
+def _summary_text(
+    run: Run, config: Exp03Config, rows: list[dict[str, str]], table: list[dict[str, str]]
+) -> str:
+    kinds = {k: sum(r["kind"] == k for r in rows) for k in ("recurrent", "feedforward")}
+    parts = [
+        f"{len(rows)} units ({kinds['recurrent']} recurrent, {kinds['feedforward']} "
+        f"feed-forward; {len({r['arch'] for r in rows})} architectures, "
+        f"{len({r['dataset'] for r in rows})} dataset(s), {len(config.seeds)} seed(s))."
+    ]
+    surviving = [r for r in table if _float(r["p_holm"]) < ALPHA]
+    if surviving:
+        listed = "; ".join(
+            f"{r['predictor']} ~ {r['outcome']} [{r['dataset']}] "
+            f"(ρ = {_float(r['rho']):.2f}, Holm p = {_float(r['p_holm']):.3g})"
+            for r in surviving
+        )
+        parts.append(
+            f"Correlations surviving Holm correction of permutation p-values at "
+            f"α = {ALPHA} over all {len(table)} tests: {listed}."
+        )
+    else:
+        parts.append(
+            f"No correlation survives Holm correction of permutation p-values at "
+            f"α = {ALPHA} over all {len(table)} tests (per dataset and pooled)."
+        )
+    bias = read_json(run.path / "tables" / "summary.json")
+    if bias["n_recurrent"]:
+        parts.append(
+            f"{bias['measure']}: the CI lies above the shuffled-time null for "
+            f"{bias['n_ci_above_null']} of {bias['n_recurrent']} recurrent units (median null "
+            f"{bias['median_null']:.3g} nats, median observed/null {bias['median_ratio']:.3g})."
+        )
+    parts.append(
+        "Pooled rows mix datasets and probe kinds (recurrent ±1 EI, layer 0/1 EI): a "
+        "pooled correlation absent within each dataset reflects differences between "
+        "datasets, not between networks."
+    )
+    size = [r for r in table if r["predictor"] == "log_params" and r["dataset"] == "all"]
+    if size:
+        parts.append(
+            "Size alone (log_params) pooled: "
+            + ", ".join(f"{r['outcome']} ρ = {_float(r['rho']):.2f}" for r in size)
+            + "; partial_rho controls every measure for it."
+        )
+    if len(rows) < 20:
+        parts.append(
+            f"With n = {len(rows)} units (fewer per measure: Gaussian measures and Φ "
+            "exist only for recurrent units), the tests have little power; read the "
+            "correlations as illustrative."
+        )
+    return " ".join(parts)
+
+
+def _null_figure(rows: list[dict[str, str]], measure: str, path: Path) -> Path:
+    recurrent = [r for r in rows if r["kind"] == "recurrent"]
+    fig, axes = figures.grid(len(NULL_MEASURES), len(NULL_MEASURES))
+    positions = np.arange(len(recurrent))
+    for ax, name in zip(axes, NULL_MEASURES, strict=False):
+        ax.plot(positions, [_float(r[name]) for r in recurrent], "o", ms=4, label="observed")
+        if name == measure:
+            # percentile intervals of a biased estimator need not contain the estimate
+            ax.vlines(
+                positions,
+                [_float(r["ci_low"]) for r in recurrent],
+                [_float(r["ci_high"]) for r in recurrent],
+                label="bootstrap CI",
+            )
+        null = [_float(r[f"{name}_null"]) for r in recurrent]
+        ax.plot(positions, null, "x", label="shuffled-time null")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_xticks(positions, [r["unit"] for r in recurrent], rotation=90, fontsize=5)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=6)
+    return figures.save(fig, path)
+
+
+def _heatmap_figure(pooled: list[dict[str, str]], path: Path) -> Path:
+    predictors = [p for p in PREDICTORS if any(r["predictor"] == p for r in pooled)]
+    rho = np.full((len(predictors), len(OUTCOMES)), np.nan)
+    marks = np.zeros_like(rho, dtype=bool)
+    for r in pooled:
+        if r["predictor"] in predictors and r["outcome"] in OUTCOMES:
+            i, j = predictors.index(r["predictor"]), OUTCOMES.index(r["outcome"])
+            rho[i, j] = _float(r["rho"])
+            marks[i, j] = _float(r["p_holm"]) < ALPHA
+    fig, axes = figures.grid(1, 1, size=(1.2 * len(OUTCOMES) + 3, 0.35 * len(predictors) + 1.5))
+    figures.heatmap(axes[0], rho, predictors, list(OUTCOMES), "Spearman ρ (pooled)", marks)
+    return figures.save(fig, path)
+
+
+def _scatter_figure(rows: list[dict[str, str]], pooled: list[dict[str, str]], path: Path) -> Path:
+    stats: dict[tuple[str, str], dict[str, Any]] = {
+        (r["predictor"], r["outcome"]): r for r in pooled
+    }
+    fig, axes = figures.grid(len(SCATTER_PREDICTORS) * len(OUTCOMES), len(OUTCOMES))
+    labels = [r["arch"] for r in rows]
+    for i, predictor in enumerate(SCATTER_PREDICTORS):
+        for j, outcome in enumerate(OUTCOMES):
+            r = stats.get((predictor, outcome), {})
+            title = (
+                f"ρ = {_float(r.get('rho', 'nan')):.2f} "
+                f"[{_float(r.get('ci_low', 'nan')):.2f}, "
+                f"{_float(r.get('ci_high', 'nan')):.2f}] (n={r.get('n', 0)})"
+            )
+            figures.scatter(
+                axes[i * len(OUTCOMES) + j],
+                np.array([_float(row[predictor]) for row in rows]),
+                np.array([_float(row[outcome]) for row in rows]),
+                labels,
+                predictor,
+                outcome,
+                title,
+            )
+    return figures.save(fig, path)
