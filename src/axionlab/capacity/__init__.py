@@ -16,6 +16,7 @@ Levine et al. 2018; bottlenecks as in Baldi & Vershynin 2019). This package hold
 from axionlab.capacity.boundary import (
     BoundaryMeasures,
     LayerInfo,
+    bottleneck_layer,
     boundary_measures,
     half_mask,
     partition_cut,
@@ -49,6 +50,7 @@ __all__ = [
     "LayerInfo",
     "ReadoutCapacity",
     "SeparabilityCurve",
+    "bottleneck_layer",
     "boundary_measures",
     "build_model",
     "capacity_by_bisection",

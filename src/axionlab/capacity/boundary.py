@@ -53,6 +53,7 @@ _CONV = (nn.Conv1d, nn.Conv2d)
 _POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
 _ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
 _WEIGHT_LAYERS = (nn.Linear, *_CONV)
+_NODE_TYPES = frozenset(c.__name__ for c in (nn.Linear, *_CONV, *_POOL, *_ADAPTIVE))
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,25 @@ def boundary_measures(
         cut_params=cut_params,
         layers=tuple(graph.layers),
     )
+
+
+def bottleneck_layer(measures: BoundaryMeasures) -> str | None:
+    """Name of the first hidden layer as narrow as ``measures.bottleneck_width``.
+
+    Parameters
+    ----------
+    measures : result of :func:`boundary_measures`.
+
+    Returns
+    -------
+    The traced leaf name (a Linear, Conv or pooling layer) whose output is the bottleneck, to pass
+    back as ``cut`` so that ``cut_params`` counts the weights next to the bottleneck; None when the
+    model has no hidden layer.
+    """
+    if measures.bottleneck_width is None:
+        return None
+    nodes = [layer for layer in measures.layers if layer.type in _NODE_TYPES][:-1]
+    return next(layer.name for layer in nodes if layer.units == measures.bottleneck_width)
 
 
 def partition_cut(

@@ -13,5 +13,6 @@ __all__ = ["PROTOCOLS", "Protocol", "Unit", "execute", "load_config", "rebuild_r
 
 from axionlab.protocols import continual as continual
 from axionlab.protocols import exp01 as exp01
+from axionlab.protocols import exp02 as exp02
 from axionlab.protocols import exp03 as exp03
 from axionlab.protocols import exp04 as exp04

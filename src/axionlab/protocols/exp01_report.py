@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,6 +16,7 @@ from axionlab.protocols.exp01 import (
     strategy_labels,
 )
 from axionlab.report import Document, figures
+from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, read_csv, read_json, read_npz
 
 SCATTER_PREDICTORS = (
@@ -30,13 +29,6 @@ SCATTER_PREDICTORS = (
 )
 MAX_PLANES = 16
 ALPHA = 0.05
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return math.nan
 
 
 def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
@@ -68,13 +60,21 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
 
     doc.heading("Predictors vs outcomes")
     doc.figure(
-        _heatmap_figure(config, pooled, fig_dir / "correlations.png"),
+        correlation_heatmap(
+            pooled,
+            predictor_columns(config),
+            outcome_columns(config),
+            fig_dir / "correlations.png",
+            alpha=ALPHA,
+        ),
         f"Spearman ρ over all units (pooled over datasets); * = Holm-adjusted permutation "
         f"p < {ALPHA}.",
         source="correlations.csv",
     )
     doc.figure(
-        _scatter_figure(config, rows, pooled, fig_dir / "scatter.png"),
+        correlation_scatter(
+            rows, pooled, SCATTER_PREDICTORS, outcome_columns(config), fig_dir / "scatter.png"
+        ),
         "Selected predictors against each outcome, with ρ over all units and its bootstrap 95% CI.",
         source="units.csv, correlations.csv",
     )
@@ -153,7 +153,7 @@ def _summary_text(
     table: list[dict[str, str]],
 ) -> str:
     n_datasets = len({r["dataset"] for r in rows})
-    surviving = [r for r in pooled if _float(r["p_holm"]) < ALPHA]
+    surviving = [r for r in pooled if cell_float(r["p_holm"]) < ALPHA]
     parts = [
         f"{len(rows)} units ({len({r['arch'] for r in rows})} architectures × {n_datasets} "
         f"dataset(s) × {len(config.seeds)} seed(s)); {config.landscape.slices} slices of "
@@ -161,8 +161,8 @@ def _summary_text(
     ]
     if surviving:
         listed = "; ".join(
-            f"{r['predictor']} ~ {r['outcome']} (ρ = {_float(r['rho']):.2f}, "
-            f"Holm p = {_float(r['p_holm']):.3g})"
+            f"{r['predictor']} ~ {r['outcome']} (ρ = {cell_float(r['rho']):.2f}, "
+            f"Holm p = {cell_float(r['p_holm']):.3g})"
             for r in surviving
         )
         parts.append(
@@ -177,7 +177,8 @@ def _summary_text(
     trivial = [
         r["arch"]
         for r in rows
-        if _float(r["h0_total_persistence"]) == 0.0 and _float(r["h1_total_persistence"]) == 0.0
+        if cell_float(r["h0_total_persistence"]) == 0.0
+        and cell_float(r["h1_total_persistence"]) == 0.0
     ]
     if trivial:
         parts.append(
@@ -226,49 +227,4 @@ def _curves_figure(run: Run, config: Exp01Config, units: list[Unit], path: Path)
     fig, axes = figures.grid(len(by_arch), 4)
     for ax, (arch, series) in zip(axes, by_arch.items(), strict=False):
         figures.curves(ax, steps, {k: np.stack(v) for k, v in series.items()}, arch, "retention")
-    return figures.save(fig, path)
-
-
-def _heatmap_figure(config: Exp01Config, pooled: list[dict[str, str]], path: Path) -> Path:
-    predictors = [p for p in predictor_columns(config) if any(r["predictor"] == p for r in pooled)]
-    outcomes = outcome_columns(config)
-    rho = np.full((len(predictors), len(outcomes)), np.nan)
-    marks = np.zeros_like(rho, dtype=bool)
-    for r in pooled:
-        if r["predictor"] in predictors and r["outcome"] in outcomes:
-            i, j = predictors.index(r["predictor"]), outcomes.index(r["outcome"])
-            rho[i, j] = _float(r["rho"])
-            marks[i, j] = _float(r["p_holm"]) < ALPHA
-    fig, axes = figures.grid(1, 1, size=(1.2 * len(outcomes) + 3, 0.35 * len(predictors) + 1.5))
-    figures.heatmap(axes[0], rho, predictors, outcomes, "Spearman ρ (pooled)", marks)
-    return figures.save(fig, path)
-
-
-def _scatter_figure(
-    config: Exp01Config, rows: list[dict[str, str]], pooled: list[dict[str, str]], path: Path
-) -> Path:
-    predictors = [p for p in SCATTER_PREDICTORS if p in rows[0]]
-    outcomes = outcome_columns(config)
-    stats: dict[tuple[str, str], dict[str, Any]] = {
-        (r["predictor"], r["outcome"]): r for r in pooled
-    }
-    fig, axes = figures.grid(len(predictors) * len(outcomes), len(outcomes))
-    labels = [r["arch"] for r in rows]
-    for i, predictor in enumerate(predictors):
-        for j, outcome in enumerate(outcomes):
-            r = stats.get((predictor, outcome), {})
-            title = (
-                f"ρ = {_float(r.get('rho', 'nan')):.2f} "
-                f"[{_float(r.get('ci_low', 'nan')):.2f}, "
-                f"{_float(r.get('ci_high', 'nan')):.2f}]"
-            )
-            figures.scatter(
-                axes[i * len(outcomes) + j],
-                np.array([_float(row[predictor]) for row in rows]),
-                np.array([_float(row[outcome]) for row in rows]),
-                labels,
-                predictor,
-                outcome,
-                title,
-            )
     return figures.save(fig, path)

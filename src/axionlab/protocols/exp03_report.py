@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from axionlab.protocols.exp03 import OUTCOMES, PREDICTORS, Exp03Config
 from axionlab.report import Document, figures
+from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, read_csv, read_json
 
 SCATTER_PREDICTORS = ("phi_g_mib", "phi_star_mib", "big_phi", "ei", "log_params")
 NULL_MEASURES = ("mi", "phi_g_mib", "phi_star_mib", "si_mib")
 ALPHA = 0.05
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return math.nan
 
 
 def build_report(run: Run, config: Exp03Config) -> Path:
@@ -65,13 +57,15 @@ def build_report(run: Run, config: Exp03Config) -> Path:
 
     doc.heading("Predictors vs outcomes")
     doc.figure(
-        _heatmap_figure(pooled, fig_dir / "correlations.png"),
+        correlation_heatmap(
+            pooled, PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
+        ),
         f"Spearman ρ pooled over datasets; * = Holm-adjusted permutation p < {ALPHA}. "
         "Gaussian measures and Φ exist for recurrent units only.",
         source="correlations.csv",
     )
     doc.figure(
-        _scatter_figure(rows, pooled, fig_dir / "scatter.png"),
+        correlation_scatter(rows, pooled, SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"),
         "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
         source="units.csv, correlations.csv",
     )
@@ -89,7 +83,7 @@ def build_report(run: Run, config: Exp03Config) -> Path:
         "partial_p",
     ]
     doc.table(pooled, columns, source="correlations.csv")
-    per_dataset = [r for r in table if r["dataset"] != "all" and _float(r["perm_p"]) < ALPHA]
+    per_dataset = [r for r in table if r["dataset"] != "all" and cell_float(r["perm_p"]) < ALPHA]
     if per_dataset:
         doc.paragraph(f"Per-dataset tests with unadjusted permutation p < {ALPHA}:")
         doc.table(per_dataset, columns, source="correlations.csv")
@@ -130,11 +124,11 @@ def _summary_text(
         f"feed-forward; {len({r['arch'] for r in rows})} architectures, "
         f"{len({r['dataset'] for r in rows})} dataset(s), {len(config.seeds)} seed(s))."
     ]
-    surviving = [r for r in table if _float(r["p_holm"]) < ALPHA]
+    surviving = [r for r in table if cell_float(r["p_holm"]) < ALPHA]
     if surviving:
         listed = "; ".join(
             f"{r['predictor']} ~ {r['outcome']} [{r['dataset']}] "
-            f"(ρ = {_float(r['rho']):.2f}, Holm p = {_float(r['p_holm']):.3g})"
+            f"(ρ = {cell_float(r['rho']):.2f}, Holm p = {cell_float(r['p_holm']):.3g})"
             for r in surviving
         )
         parts.append(
@@ -162,7 +156,7 @@ def _summary_text(
     if size:
         parts.append(
             "Size alone (log_params) pooled: "
-            + ", ".join(f"{r['outcome']} ρ = {_float(r['rho']):.2f}" for r in size)
+            + ", ".join(f"{r['outcome']} ρ = {cell_float(r['rho']):.2f}" for r in size)
             + "; partial_rho controls every measure for it."
         )
     if len(rows) < 20:
@@ -179,59 +173,19 @@ def _null_figure(rows: list[dict[str, str]], measure: str, path: Path) -> Path:
     fig, axes = figures.grid(len(NULL_MEASURES), len(NULL_MEASURES))
     positions = np.arange(len(recurrent))
     for ax, name in zip(axes, NULL_MEASURES, strict=False):
-        ax.plot(positions, [_float(r[name]) for r in recurrent], "o", ms=4, label="observed")
+        ax.plot(positions, [cell_float(r[name]) for r in recurrent], "o", ms=4, label="observed")
         if name == measure:
             # percentile intervals of a biased estimator need not contain the estimate
             ax.vlines(
                 positions,
-                [_float(r["ci_low"]) for r in recurrent],
-                [_float(r["ci_high"]) for r in recurrent],
+                [cell_float(r["ci_low"]) for r in recurrent],
+                [cell_float(r["ci_high"]) for r in recurrent],
                 label="bootstrap CI",
             )
-        null = [_float(r[f"{name}_null"]) for r in recurrent]
+        null = [cell_float(r[f"{name}_null"]) for r in recurrent]
         ax.plot(positions, null, "x", label="shuffled-time null")
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_xticks(positions, [r["unit"] for r in recurrent], rotation=90, fontsize=5)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=6)
-    return figures.save(fig, path)
-
-
-def _heatmap_figure(pooled: list[dict[str, str]], path: Path) -> Path:
-    predictors = [p for p in PREDICTORS if any(r["predictor"] == p for r in pooled)]
-    rho = np.full((len(predictors), len(OUTCOMES)), np.nan)
-    marks = np.zeros_like(rho, dtype=bool)
-    for r in pooled:
-        if r["predictor"] in predictors and r["outcome"] in OUTCOMES:
-            i, j = predictors.index(r["predictor"]), OUTCOMES.index(r["outcome"])
-            rho[i, j] = _float(r["rho"])
-            marks[i, j] = _float(r["p_holm"]) < ALPHA
-    fig, axes = figures.grid(1, 1, size=(1.2 * len(OUTCOMES) + 3, 0.35 * len(predictors) + 1.5))
-    figures.heatmap(axes[0], rho, predictors, list(OUTCOMES), "Spearman ρ (pooled)", marks)
-    return figures.save(fig, path)
-
-
-def _scatter_figure(rows: list[dict[str, str]], pooled: list[dict[str, str]], path: Path) -> Path:
-    stats: dict[tuple[str, str], dict[str, Any]] = {
-        (r["predictor"], r["outcome"]): r for r in pooled
-    }
-    fig, axes = figures.grid(len(SCATTER_PREDICTORS) * len(OUTCOMES), len(OUTCOMES))
-    labels = [r["arch"] for r in rows]
-    for i, predictor in enumerate(SCATTER_PREDICTORS):
-        for j, outcome in enumerate(OUTCOMES):
-            r = stats.get((predictor, outcome), {})
-            title = (
-                f"ρ = {_float(r.get('rho', 'nan')):.2f} "
-                f"[{_float(r.get('ci_low', 'nan')):.2f}, "
-                f"{_float(r.get('ci_high', 'nan')):.2f}] (n={r.get('n', 0)})"
-            )
-            figures.scatter(
-                axes[i * len(OUTCOMES) + j],
-                np.array([_float(row[predictor]) for row in rows]),
-                np.array([_float(row[outcome]) for row in rows]),
-                labels,
-                predictor,
-                outcome,
-                title,
-            )
     return figures.save(fig, path)
