@@ -28,7 +28,12 @@ from axionlab.continual import run_continual
 from axionlab.data import Dataset, load_dataset, make_stream
 from axionlab.errors import ConfigError, DataError, InputError
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
-from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, StrategySpec
+from axionlab.protocols.sections import (
+    ArchitectureSpec,
+    DatasetSpec,
+    StrategySpec,
+    unique_labels,
+)
 from axionlab.runs import Run, phase_key, read_json, write_csv, write_npz
 from axionlab.stats import mean_ci
 from axionlab.train import TrainConfig
@@ -65,9 +70,7 @@ class ContinualConfig(RunConfig):
 
     @model_validator(mode="after")
     def _unique(self) -> ContinualConfig:
-        labels = [s.display for s in self.strategies]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"strategy labels must be unique (set 'label'), got {labels}")
+        unique_labels(self.strategies, "strategy")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be unique, got {self.seeds}")
         return self

@@ -47,7 +47,12 @@ from axionlab.landscape import (
 )
 from axionlab.models import build_model, count_parameters
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
-from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, StrategySpec
+from axionlab.protocols.sections import (
+    ArchitectureSpec,
+    DatasetSpec,
+    StrategySpec,
+    unique_labels,
+)
 from axionlab.repro import torch_generator
 from axionlab.runs import (
     PhaseRecord,
@@ -153,11 +158,8 @@ class TaskBSection(Section):
 
     @model_validator(mode="after")
     def _check(self) -> TaskBSection:
-        labels = [s.display for s in self.strategies]
-        if "naive" not in labels:
+        if "naive" not in unique_labels(self.strategies, "strategy"):
             raise ValueError("strategies must include 'naive' (the baseline of every benefit)")
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"strategy labels must be unique, got {labels}")
         if min(self.eval_steps) < 0 or max(self.eval_steps) < 1:
             raise ValueError(
                 f"eval_steps must be >= 0 with a positive maximum, got {self.eval_steps}"
@@ -195,9 +197,7 @@ class Exp01Config(RunConfig):
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Exp01Config:
-        labels = [a.display for a in self.architectures]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"architecture labels must be unique (set 'label'), got {labels}")
+        unique_labels(self.architectures, "architecture")
         if self.topology.legacy and self.landscape.steps > 774:
             raise ValueError(
                 "topology.legacy needs landscape.steps <= 774 (Ripser's index limit "

@@ -54,7 +54,7 @@ from axionlab.models import (
 from axionlab.phi.gaussian import MEASURES, MeasureName
 from axionlab.phi.probes import binary_probe, strongest_block, timeseries_integration
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
-from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec
+from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, unique_labels
 from axionlab.repro import numpy_rng, torch_generator
 from axionlab.robustness import fgsm_accuracy, noise_accuracy
 from axionlab.runs import PhaseRecord, Run, phase_key, read_json, write_csv, write_json
@@ -117,9 +117,7 @@ class Exp03Config(RunConfig):
 
     @model_validator(mode="after")
     def _labels(self) -> Exp03Config:
-        labels = [a.display for a in self.architectures]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"architecture labels must be unique (set 'label'), got {labels}")
+        labels = unique_labels(self.architectures, "architecture")
         for d, data in enumerate(self.datasets):
             unknown = [a for a in data.architectures if a not in labels]
             if unknown:

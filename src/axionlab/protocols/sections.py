@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -15,6 +16,19 @@ from axionlab.models import MODELS
 DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
 ModelName = Annotated[str, AfterValidator(registered_name(MODELS))]
 StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
+
+
+class _Labelled(Protocol):
+    @property
+    def display(self) -> str: ...
+
+
+def unique_labels(specs: Sequence[_Labelled], what: str) -> list[str]:
+    """The display labels of ``specs``; a repeated one is an error (units are named by them)."""
+    labels = [spec.display for spec in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{what} labels must be unique (set 'label'), got {labels}")
+    return labels
 
 
 class DatasetSpec(Section):
