@@ -93,12 +93,7 @@ def fidelity(rho: Tensor, sigma: Tensor) -> Tensor:
     InputError
         If either argument is not a density matrix or their shapes differ.
     """
-    check_density_matrix(rho)
-    check_density_matrix(sigma, name="sigma")
-    if rho.shape != sigma.shape:
-        raise InputError(
-            f"rho and sigma must have equal shapes, got {tuple(rho.shape)} and {tuple(sigma.shape)}"
-        )
+    _check_pair(rho, sigma)
     s = torch.linalg.svdvals(_psd_sqrt(rho) @ _psd_sqrt(sigma))
     out: Tensor = s.sum(-1) ** 2
     return out
@@ -130,6 +125,15 @@ def measurement_entropy(rho: Tensor) -> Tensor:
     return _shannon(p)
 
 
+def _check_pair(rho: Tensor, sigma: Tensor) -> None:
+    check_density_matrix(rho)
+    check_density_matrix(sigma, name="sigma")
+    if rho.shape != sigma.shape:
+        raise InputError(
+            f"rho and sigma must have equal shapes, got {tuple(rho.shape)} and {tuple(sigma.shape)}"
+        )
+
+
 def trace_distance(rho: Tensor, sigma: Tensor) -> Tensor:
     """Trace distance ``½ ‖ρ − σ‖₁ = ½ Σ |λᵢ(ρ − σ)|`` (Nielsen & Chuang 2010, §9.2.1).
 
@@ -138,12 +142,7 @@ def trace_distance(rho: Tensor, sigma: Tensor) -> Tensor:
     InputError
         If either argument is not a density matrix or their shapes differ.
     """
-    check_density_matrix(rho)
-    check_density_matrix(sigma, name="sigma")
-    if rho.shape != sigma.shape:
-        raise InputError(
-            f"rho and sigma must have equal shapes, got {tuple(rho.shape)} and {tuple(sigma.shape)}"
-        )
+    _check_pair(rho, sigma)
     out: Tensor = 0.5 * torch.linalg.eigvalsh(rho - sigma).abs().sum(-1)
     return out
 
