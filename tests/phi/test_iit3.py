@@ -63,15 +63,37 @@ def test_subsystem_fixes_external_nodes():
     assert res.phi >= 0
 
 
-def test_dual_vertices_give_exact_emd():
-    rng = np.random.default_rng(0)
-    for p in (2, 3, 4):
-        q = rng.dirichlet(np.ones(2**p), size=8)
-        r = rng.dirichlet(np.ones(2**p), size=8)
-        enumerated = emd.hamming_emd_batch(q - r, p)
-        lp = emd._hamming_emd_lp(q - r, p)
-        np.testing.assert_allclose(enumerated, lp, atol=1e-9)
-    assert emd.dual_vertices(3).shape == (38, 8)
+def _hamming_cost(p):
+    states = all_states(p)
+    return np.abs(states[:, None, :] - states[None, :, :]).sum(axis=2).astype(float)
+
+
+def _test_distributions(p, rng):
+    """Dense, sparse (point masses, ties) and coarsely quantised pairs of distributions."""
+    pairs = [(rng.dirichlet(np.ones(2**p)), rng.dirichlet(np.ones(2**p))) for _ in range(4)]
+    pairs.append((np.eye(2**p)[0], np.eye(2**p)[-1]))  # antipodal point masses: EMD = p
+    pairs.append((np.full(2**p, 2.0**-p), np.full(2**p, 2.0**-p)))  # equal: EMD = 0
+    sparse = rng.dirichlet(np.ones(2**p)) * (rng.random(2**p) < 0.3)
+    sparse[0] += 0.5
+    quantised = np.round(rng.dirichlet(np.ones(2**p)) * 4)
+    quantised[-1] += 1
+    pairs.append((sparse / sparse.sum(), quantised / quantised.sum()))
+    return pairs
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6])
+def test_hamming_emd_equals_transport_linear_program(p):
+    pairs = _test_distributions(p, np.random.default_rng(p))
+    diffs = np.array([q - r for q, r in pairs])
+    reference = [emd.transport_cost(q, r, _hamming_cost(p)) for q, r in pairs]
+    np.testing.assert_allclose(emd.hamming_emd_batch(diffs, p), reference, atol=1e-9)
+    np.testing.assert_allclose(emd._hamming_emd_ssp(diffs, p), reference, atol=1e-9)
+    assert emd.hamming_emd_min(diffs, p) == pytest.approx(min(reference), abs=1e-9)
+    assert reference[4] == pytest.approx(p) and reference[5] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_dual_vertex_counts():
+    assert [emd.dual_vertices(p).shape for p in (1, 2, 3)] == [(2, 2), (6, 4), (38, 8)]
 
 
 def test_product_distributions_emd_is_sum_of_marginal_gaps():
