@@ -21,6 +21,7 @@ from axionlab.phi.gaussian import (
     var1_from_timeseries,
 )
 from axionlab.phi.iit3 import Concept, SystemIrreducibility, iit_phi
+from axionlab.phi.iit4 import SystemIrreducibilityIIT4, system_phi_iit4
 from axionlab.phi.networks import BinaryNetwork, all_states, binarize_network, state_by_state
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "GaussianMeasures",
     "MinimumBipartition",
     "SystemIrreducibility",
+    "SystemIrreducibilityIIT4",
     "Var1Fit",
     "all_states",
     "binarize_network",
@@ -40,5 +42,6 @@ __all__ = [
     "minimum_information_bipartition",
     "state_by_state",
     "stationary_covariance",
+    "system_phi_iit4",
     "var1_from_timeseries",
 ]
