@@ -1,12 +1,13 @@
 """Benchmark loss planes and the top Hessian eigenvalue on digits (run by hand, never in tests).
 
-    python benchmarks/landscape.py [--steps 51] [--skip-external]
+    python benchmarks/landscape.py [--steps 51] [--models mlp,cnn] [--methods plain,auto,...]
 
-Prints one markdown table: points per CPU-second and the fraction of this machine's fp32 matmul
-roofline (measured here, per core) for a 51×51 plane of an MLP 64-256-256-10 and a small CNN on
-the full scikit-learn digits set (1797 examples), for a plain per-point loop, axionlab's
-strategies, 1 and 2 worker processes, and the `loss-landscapes` package; then top-eigenvalue time
-against PyHessian. Both external packages are skipped when not installed.
+Prints a markdown table row by row: wall seconds, points per CPU-second and the fraction of this
+machine's fp32 matmul roofline (measured here, one thread) for a 51×51 plane of an MLP
+64-256-256-10 and a small CNN on the full scikit-learn digits set (1797 examples), for a plain
+per-point loop, axionlab's strategies (one thread), 2 worker processes (a warm pool, with the 1 → 2
+speed-up in wall time), and the `loss-landscapes` package; then top-eigenvalue time against
+PyHessian. External packages are skipped when not installed.
 """
 
 from __future__ import annotations
@@ -75,16 +76,23 @@ def flop_per_point(model: nn.Module, x: torch.Tensor) -> float:
     return 2.0 * macs
 
 
-def roofline_gflops() -> float:
+def roofline_gflops(_: object = None, repeats: int = 5) -> float:
     """Median fp32 GFLOP per CPU-second of a 2048² matmul on one thread."""
+    torch.set_num_threads(1)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     a @ b
     rates = []
-    for _ in range(5):
+    for _ in range(repeats):
         t0 = time.process_time()
         a @ b
         rates.append(2 * 2048**3 / (time.process_time() - t0) / 1e9)
     return float(np.median(rates))
+
+
+def matmul_scaling(executor: ProcessPoolExecutor, solo: float) -> float:
+    """The machine's own 1 → 2 process speed-up on the roofline matmul (the ceiling for workers)."""
+    together = executor.map(roofline_gflops, [None, None])
+    return sum(together) / solo
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 30) -> nn.Module:
@@ -118,16 +126,16 @@ def plain_loop(
     return out
 
 
-def timed(fn: Callable[[], T]) -> tuple[T, float]:
-    """Result and CPU-seconds: this process plus reaped worker processes (spawn included)."""
+def timed(fn: Callable[[], T]) -> tuple[T, tuple[float, float]]:
+    """Result, CPU-seconds (this process plus reaped worker processes) and wall seconds."""
 
     def cpu() -> float:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return time.process_time() + children.ru_utime + children.ru_stime
 
-    t0 = cpu()
+    t0, w0 = cpu(), time.perf_counter()
     result = fn()
-    return result, cpu() - t0
+    return result, (cpu() - t0, time.perf_counter() - w0)
 
 
 def loss_landscapes_shift(steps: int) -> float | None:
@@ -151,13 +159,31 @@ def loss_landscapes_shift(steps: int) -> float | None:
     return float(np.mean(grid[0] - (grid[1] - step_i)) / step_j)
 
 
-VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("axionlab loop, no affine (1 thread)", {"strategy": "loop", "exploit_affine": False}),
-    ("axionlab vmap ×8 (1 thread)", {"strategy": "vmap"}),
-    ("axionlab auto (1 thread)", {}),
-    ("axionlab auto, 1 worker process", {"executor": ProcessPoolExecutor(1)}),
-    ("axionlab auto, 2 worker processes", {"executor": ProcessPoolExecutor(2)}),
-]
+METHODS = ("plain", "nchw", "vmap", "auto", "workers", "loss-landscapes")
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "nchw": (
+        "axionlab loop, no affine, default layout",
+        {"strategy": "loop", "exploit_affine": False, "channels_last": False},
+    ),
+    "vmap": ("axionlab vmap ×8", {"strategy": "vmap"}),
+    "auto": ("axionlab auto", {}),
+}
+
+
+def row(
+    model: str,
+    label: str,
+    points: int,
+    cpu: float,
+    wall: float,
+    flop: float,
+    roof: float,
+    err: float,
+) -> None:
+    rate = points / cpu
+    share = rate * flop / 1e9 / roof
+    diff = "–" if np.isnan(err) else f"{err:.1e}"
+    print(f"| {model} | {label} | {wall:.1f} | {rate:.1f} | {share:.0%} | {diff} |", flush=True)
 
 
 def bench(
@@ -167,49 +193,92 @@ def bench(
     y: torch.Tensor,
     steps: int,
     roof: float,
-    skip_external: bool,
-) -> tuple[list[str], list[str]]:
-    """Markdown rows for the plane table and the eigenvalue table of one model."""
+    methods: set[str],
+) -> list[str]:
+    """Print the plane rows of one model as they finish; return its eigenvalue rows."""
     torch.manual_seed(0)  # weight init
     model = train(factory(), x, y)
     flop = flop_per_point(model, x)
     dirs = random_directions(model, 2, generator=torch_generator(0, "directions"))
     alphas = np.linspace(-1, 1, steps)
-    ref, cpu = timed(lambda: plain_loop(model, x, y, dirs, alphas))
-    results = {"plain per-point loop (1 thread)": (cpu, 0.0)}
-    for label, options in VARIANTS:
-        surface, cpu = timed(
-            lambda options=options: loss_plane(
-                model, F.cross_entropy, (x, y), dirs, steps=steps, **options
-            ),
+    points = steps**2
+    ref = None
+    if "plain" in methods:
+        ref, (cpu, wall) = timed(lambda: plain_loop(model, x, y, dirs, alphas))
+        row(name, "plain per-point loop", points, cpu, wall, flop, roof, float("nan"))
+
+    def plane(**options: Any) -> Any:
+        return loss_plane(model, F.cross_entropy, (x, y), dirs, **{"steps": steps, **options})
+
+    def error(values: np.ndarray) -> float:
+        return float("nan") if ref is None else float(np.abs(values - ref).max())
+
+    walls = {}
+    for key, (label, options) in VARIANTS.items():
+        if key in methods:
+            surface, (cpu, wall) = timed(lambda options=options: plane(**options))
+            walls[key] = wall
+            row(
+                name,
+                f"{label} [{surface.strategy}]",
+                points,
+                cpu,
+                wall,
+                flop,
+                roof,
+                error(surface.values),
+            )
+    if "workers" in methods:
+        with ProcessPoolExecutor(2) as executor:
+            _, (_, start_up) = timed(lambda: plane(steps=3, executor=executor))  # starts workers
+            surface, (_, wall) = timed(lambda: plane(executor=executor))
+            ceiling = matmul_scaling(executor, roof)
+        # worker CPU is only accounted once the pool is reaped: report per-worker wall rate
+        row(
+            name,
+            f"axionlab auto, 2 worker processes [{surface.strategy}]",
+            points,
+            2 * wall,
+            wall,
+            flop,
+            roof,
+            error(surface.values),
         )
-        err = float(np.abs(surface.values - ref).max())
-        results[f"{label} [{surface.strategy}]"] = (cpu, err)
-    if not skip_external:
+        if "auto" in walls:
+            print(
+                f"|  | ↳ speed-up 1 → 2 workers (wall, warm pool) {walls['auto'] / wall:.2f}×"
+                f" (two 1-thread matmuls at once: {ceiling:.2f}×);"
+                f" starting the 2 workers took {start_up:.1f} s once |  |  |  |  |",
+                flush=True,
+            )
+    if "loss-landscapes" in methods:
         try:
             import loss_landscapes
             from loss_landscapes.metrics import Loss
 
             metric = Loss(F.cross_entropy, x, y)
-            _, cpu = timed(
+            _, (cpu, wall) = timed(
                 lambda: loss_landscapes.random_plane(
                     copy.deepcopy(model), metric, steps=steps, normalization="filter"
                 )
             )
-            results["loss-landscapes 3.0.6 random_plane"] = (cpu, float("nan"))
+            row(
+                name,
+                "loss-landscapes 3.0.6 random_plane",
+                points,
+                cpu,
+                wall,
+                flop,
+                roof,
+                float("nan"),
+            )
         except ImportError:
             pass
-    rows = []
-    for label, (cpu, err) in results.items():
-        rate = steps**2 / cpu
-        rows.append(
-            f"| {name} | {label} | {rate:.1f} | {rate * flop / 1e9 / roof:.0%} | {err:.1e} |"
-        )
-    eig, cpu = timed(lambda: hessian_top_eigenvalues(model, F.cross_entropy, (x, y)))
+    eig, (cpu, _) = timed(lambda: hessian_top_eigenvalues(model, F.cross_entropy, (x, y)))
     eig_rows = [
         f"| {name} | axionlab Lanczos | {eig.eigenvalues[0]:.5f} | {eig.n_hvp} | {cpu:.2f} |"
     ]
-    if not skip_external:
+    if "loss-landscapes" in methods:  # external tools are compared together
         try:
             from pyhessian import hessian as pyhessian
 
@@ -219,42 +288,42 @@ def bench(
                 )
                 return float(probe.eigenvalues(top_n=1)[0][0])
 
-            top, cpu = timed(run_pyhessian)
+            top, (cpu, _) = timed(run_pyhessian)
             eig_rows.append(f"| {name} | PyHessian power iteration | {top:.5f} | – | {cpu:.2f} |")
         except ImportError:
             pass
-    return rows, eig_rows
+    return eig_rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=51)
-    parser.add_argument("--skip-external", action="store_true")
+    parser.add_argument("--models", default="mlp,cnn", help="comma list of mlp, cnn")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}"
+    )
     args = parser.parse_args()
+    methods = set(args.methods.split(","))
     torch.set_num_threads(1)
     digits = load_digits()
     x_flat = torch.tensor(digits.data, dtype=torch.float32) / 16.0
     y = torch.tensor(digits.target)
     roof = roofline_gflops()
-    rows: list[str] = []
-    eig_rows: list[str] = []
-    for name, factory, x in [
-        ("MLP 64-256-256-10", make_mlp, x_flat),
-        ("small CNN", SmallCNN, x_flat.reshape(-1, 1, 8, 8)),
-    ]:
-        plane_rows, model_eig_rows = bench(
-            name, factory, x, y, args.steps, roof, args.skip_external
-        )
-        rows += plane_rows
-        eig_rows += model_eig_rows
     print(f"fp32 matmul roofline (1 thread, 2048²): {roof:.1f} GFLOP/CPU-s; grid {args.steps}²\n")
-    print("| model | method | points / CPU-s | of roofline | max abs diff vs plain |")
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
+    print("| model | method | wall s | points / CPU-s | of roofline | max abs diff vs plain |")
+    print("|---|---|---|---|---|---|", flush=True)
+    eig_rows: list[str] = []
+    models = {
+        "mlp": ("MLP 64-256-256-10", make_mlp, x_flat),
+        "cnn": ("small CNN", SmallCNN, x_flat.reshape(-1, 1, 8, 8)),
+    }
+    for key in args.models.split(","):
+        name, factory, x = models[key]
+        eig_rows += bench(name, factory, x, y, args.steps, roof, methods)
     print("\n| model | method | λ_max | HVPs | CPU-s |")
     print("|---|---|---|---|---|")
     print("\n".join(eig_rows))
-    shift = None if args.skip_external else loss_landscapes_shift(args.steps)
+    shift = loss_landscapes_shift(args.steps) if "loss-landscapes" in methods else None
     if shift is not None:
         print(f"\nloss-landscapes odd-column offset on a linear metric: {shift:.3f} grid steps")
 

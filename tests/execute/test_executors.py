@@ -20,6 +20,30 @@ def test_process_pool_matches_in_process_and_uses_workers():
     assert os.getpid() not in {r[1] for r in results}
 
 
+def exit_worker(x: int) -> int:
+    os._exit(3)
+
+
+def test_process_pool_keeps_workers_between_calls_until_closed():
+    with ProcessPoolExecutor(workers=2) as executor:
+        first = {pid for _, pid in executor.map(square_and_pid, range(8))}
+        second = {pid for _, pid in executor.map(square_and_pid, range(8))}
+        assert second <= first  # the same processes did the second call
+        executor.close()
+        third = {pid for _, pid in executor.map(square_and_pid, range(8))}
+        assert not third & first
+    assert executor._pool is None
+
+
+def test_process_pool_recovers_after_a_worker_dies():
+    import concurrent.futures.process
+
+    with ProcessPoolExecutor(workers=2) as executor:
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+            executor.map(exit_worker, range(2))
+        assert [r[0] for r in executor.map(square_and_pid, range(3))] == [0, 1, 4]
+
+
 def test_factory_errors():
     assert isinstance(make_executor("inprocess"), InProcessExecutor)
     with pytest.raises(UnknownNameError, match="Did you mean 'process'"):

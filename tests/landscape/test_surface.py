@@ -31,6 +31,13 @@ def _reference(model, x, y, center, dirs, coefs):
     return np.array(out)
 
 
+def _plane_reference(model, x, y, dirs, surface):
+    """The plain loop on the plane's grid, shaped like ``surface.values``."""
+    center = {n: p.detach().clone() for n, p in model.named_parameters()}
+    coefs = [(a, b) for a in surface.alphas for b in surface.betas]
+    return _reference(model, x, y, center, dirs, coefs).reshape(surface.values.shape)
+
+
 class _Custom(nn.Module):
     """Input reshaped before the first layer (no affine shortcut) and a training-mode branch."""
 
@@ -62,9 +69,7 @@ def test_plane_equals_plain_eval_loop(tiny, strategy, affine):
         batch_size=10,
         points_per_batch=3,
     )
-    center = {n: p.detach().clone() for n, p in model.named_parameters()}
-    coefs = [(a, b) for a in surface.alphas for b in surface.betas]
-    ref = _reference(model, x, y, center, dirs, coefs).reshape(7, 7)
+    ref = _plane_reference(model, x, y, dirs, surface)
     assert surface.values.shape == (7, 7)
     assert np.abs(surface.values - ref).max() <= 1e-5
     assert surface.values[3, 3] == pytest.approx(surface.center_loss, abs=1e-6)
@@ -141,8 +146,13 @@ class _PicklingExecutor:
 
     workers = 3
 
+    def __init__(self) -> None:
+        self.devices: list[str | None] = []
+
     def map(self, fn, items):
-        return [fn(pickle.loads(pickle.dumps(item))) for item in items]
+        items = [pickle.loads(pickle.dumps(item)) for item in items]
+        self.devices += [item.options.device for item in items]
+        return [fn(item) for item in items]
 
 
 def test_executor_chunks_match_in_process(tiny):
@@ -152,3 +162,92 @@ def test_executor_chunks_match_in_process(tiny):
     pooled = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5, executor=_PicklingExecutor())
     assert np.abs(local.values - pooled.values).max() <= 1e-6
     assert pooled.center_loss == pytest.approx(local.center_loss, abs=1e-7)
+
+
+def test_device_list_spreads_chunks_over_devices(tiny):
+    model, (x, y) = tiny.make_mlp(), tiny.make_data()
+    dirs = random_directions(model, 2)
+    local = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5)
+    executor = _PicklingExecutor()
+    spread = loss_plane(
+        model, F.cross_entropy, (x, y), dirs, steps=5, executor=executor, device=["cpu", "cpu:0"]
+    )
+    assert executor.devices == ["cpu", "cpu:0", "cpu"]  # three workers, devices in turn
+    assert spread.device == "cpu,cpu:0"
+    assert np.abs(local.values - spread.values).max() <= 1e-6
+    with pytest.raises(InputError, match="need an executor"):
+        loss_plane(model, F.cross_entropy, (x, y), dirs, steps=3, device=["cpu", "cpu"])
+    with pytest.raises(InputError, match="empty list of devices"):
+        loss_plane(model, F.cross_entropy, (x, y), dirs, steps=3, device=[], executor=executor)
+
+
+class _SmallCNN(nn.Module):
+    """Conv-BN-ReLU-Conv-pool-head; ``flatten`` works on channels-last activations, ``view`` not."""
+
+    def __init__(self, use_view: bool = False) -> None:
+        super().__init__()
+        self.use_view = use_view
+        self.features = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(6 * 3 * 3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(h.view(h.shape[0], -1) if self.use_view else h.flatten(1))
+
+
+@pytest.mark.parametrize(
+    ("use_view", "channels_last", "expected"),
+    [
+        (False, False, "loop+affine"),
+        (False, True, "loop+affine+channels_last"),
+        (False, None, "+affine"),  # auto: either layout may win the timing
+        (True, None, "+affine"),  # channels-last cannot run `view`: auto keeps the default
+    ],
+)
+def test_image_layouts_equal_plain_eval_loop(tiny, use_view, channels_last, expected):
+    torch.manual_seed(0)
+    model = _SmallCNN(use_view).train()
+    snap = tiny.snapshot(model)
+    x, y = torch.randn(12, 2, 6, 6), torch.randint(0, 3, (12,))
+    dirs = random_directions(model, 2, generator=torch.Generator().manual_seed(1))
+    strategy = "loop" if channels_last is not None else "auto"
+    surface = loss_plane(
+        model,
+        F.cross_entropy,
+        (x, y),
+        dirs,
+        steps=9,
+        strategy=strategy,
+        channels_last=channels_last,
+        points_per_batch=2,
+    )
+    ref = _plane_reference(model, x, y, dirs, surface)
+    assert np.abs(surface.values - ref).max() <= 1e-5
+    assert expected in surface.strategy
+    if use_view:
+        assert "channels_last" not in surface.strategy
+        with pytest.raises(InputError, match=r"channels_last=True: .*view"):
+            loss_plane(model, F.cross_entropy, (x, y), dirs, steps=3, channels_last=True)
+    tiny.assert_unchanged(model, snap)
+
+
+def test_cpu_workers_use_cache_sized_chunks_with_equal_values():
+    from axionlab.landscape.surface import _cache_sized_batch
+
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(5, 8192), nn.ReLU(), nn.Linear(8192, 3))  # 32 KiB / example
+    narrow = nn.Sequential(nn.Linear(5, 256), nn.ReLU(), nn.Linear(256, 3))  # 1 KiB / example
+    x, y = torch.randn(300, 5), torch.randint(0, 3, (300,))
+    assert _cache_sized_batch(wide, x) == 64  # 1 MiB / 32 KiB = 32, raised to the minimum
+    assert _cache_sized_batch(narrow, x) == 300  # 1024 fit: all of them
+    dirs = random_directions(wide, 2, generator=torch.Generator().manual_seed(0))
+    local = loss_plane(wide, F.cross_entropy, (x, y), dirs, steps=5)
+    pooled = loss_plane(wide, F.cross_entropy, (x, y), dirs, steps=5, executor=_PicklingExecutor())
+    assert np.abs(local.values - pooled.values).max() <= 1e-6

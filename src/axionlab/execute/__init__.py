@@ -42,26 +42,53 @@ def _init_worker(threads: int) -> None:
 
 
 class ProcessPoolExecutor:
-    """Run items in ``workers`` processes (spawned, so CUDA and torch threads start clean)."""
+    """Run items in ``workers`` processes (spawned, so CUDA and torch threads start clean).
+
+    The workers start on the first ``map`` with more than one item and are kept for later calls,
+    so repeated work (several loss planes, tiles of many diagrams) pays the start-up (importing
+    torch, ~1-3 s per worker) once. ``close()`` or a ``with`` block stops them; otherwise they
+    stop when the executor is garbage-collected or the interpreter exits.
+    """
 
     def __init__(self, workers: int | None = None, threads_per_worker: int = 1) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 1:
             raise ConfigError(f"executor.workers must be >= 1, got {self.workers}")
         self.threads_per_worker = threads_per_worker
+        self._pool: cf.ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
         if len(items) <= 1 or self.workers == 1:
             return [fn(item) for item in items]
-        ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(items)),
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(self.threads_per_worker,),
-        ) as pool:
-            return list(pool.map(fn, items))
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.threads_per_worker,),
+            )
+        try:
+            return list(self._pool.map(fn, items))
+        except cf.process.BrokenProcessPool:
+            self.close()  # a worker died (killed, out of memory): start afresh next time
+            raise
+
+    def close(self) -> None:
+        """Stop the worker processes (a later ``map`` starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ProcessPoolExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)  # type: ignore[union-attr]
 
 
 class RayExecutor:
