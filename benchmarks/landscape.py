@@ -17,7 +17,7 @@ import copy
 import resource
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -126,16 +126,24 @@ def plain_loop(
     return out
 
 
-def timed(fn: Callable[[], T]) -> tuple[T, tuple[float, float]]:
-    """Result, CPU-seconds (this process plus reaped worker processes) and wall seconds."""
+class Timing(NamedTuple):
+    cpu: float  # CPU-seconds: this process plus reaped worker processes
+    wall: float
+    roof: float  # the roofline measured just before and just after, averaged
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, Timing]:
+    """Result and timing; the bracketing roofline makes shares robust to a drifting VM."""
 
     def cpu() -> float:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return time.process_time() + children.ru_utime + children.ru_stime
 
+    before = roofline_gflops()
     t0, w0 = cpu(), time.perf_counter()
     result = fn()
-    return result, (cpu() - t0, time.perf_counter() - w0)
+    cpu_s, wall = cpu() - t0, time.perf_counter() - w0
+    return result, Timing(cpu_s, wall, (before + roofline_gflops()) / 2)
 
 
 def loss_landscapes_shift(steps: int) -> float | None:
@@ -170,20 +178,14 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def row(
-    model: str,
-    label: str,
-    points: int,
-    cpu: float,
-    wall: float,
-    flop: float,
-    roof: float,
-    err: float,
-) -> None:
-    rate = points / cpu
-    share = rate * flop / 1e9 / roof
+def row(model: str, label: str, points: int, timing: Timing, flop: float, err: float) -> None:
+    rate = points / timing.cpu
+    share = rate * flop / 1e9 / timing.roof
     diff = "–" if np.isnan(err) else f"{err:.1e}"
-    print(f"| {model} | {label} | {wall:.1f} | {rate:.1f} | {share:.0%} | {diff} |", flush=True)
+    print(
+        f"| {model} | {label} | {timing.wall:.1f} | {rate:.1f} | {share:.0%} | {diff} |",
+        flush=True,
+    )
 
 
 def bench(
@@ -192,7 +194,6 @@ def bench(
     x: torch.Tensor,
     y: torch.Tensor,
     steps: int,
-    roof: float,
     methods: set[str],
 ) -> list[str]:
     """Print the plane rows of one model as they finish; return its eigenvalue rows."""
@@ -204,8 +205,8 @@ def bench(
     points = steps**2
     ref = None
     if "plain" in methods:
-        ref, (cpu, wall) = timed(lambda: plain_loop(model, x, y, dirs, alphas))
-        row(name, "plain per-point loop", points, cpu, wall, flop, roof, float("nan"))
+        ref, timing = timed(lambda: plain_loop(model, x, y, dirs, alphas))
+        row(name, "plain per-point loop", points, timing, flop, float("nan"))
 
     def plane(**options: Any) -> Any:
         return loss_plane(model, F.cross_entropy, (x, y), dirs, **{"steps": steps, **options})
@@ -216,39 +217,23 @@ def bench(
     walls = {}
     for key, (label, options) in VARIANTS.items():
         if key in methods:
-            surface, (cpu, wall) = timed(lambda options=options: plane(**options))
-            walls[key] = wall
-            row(
-                name,
-                f"{label} [{surface.strategy}]",
-                points,
-                cpu,
-                wall,
-                flop,
-                roof,
-                error(surface.values),
-            )
+            surface, timing = timed(lambda options=options: plane(**options))
+            walls[key] = timing.wall
+            row(name, f"{label} [{surface.strategy}]", points, timing, flop, error(surface.values))
     if "workers" in methods:
         with ProcessPoolExecutor(2) as executor:
-            _, (_, start_up) = timed(lambda: plane(steps=3, executor=executor))  # starts workers
-            surface, (_, wall) = timed(lambda: plane(executor=executor))
-            ceiling = matmul_scaling(executor, roof)
+            _, start = timed(lambda: plane(steps=3, executor=executor))  # starts the workers
+            surface, timing = timed(lambda: plane(executor=executor))
+            ceiling = matmul_scaling(executor, timing.roof)
         # worker CPU is only accounted once the pool is reaped: report per-worker wall rate
-        row(
-            name,
-            f"axionlab auto, 2 worker processes [{surface.strategy}]",
-            points,
-            2 * wall,
-            wall,
-            flop,
-            roof,
-            error(surface.values),
-        )
+        wall = timing.wall
+        label = f"axionlab auto, 2 worker processes [{surface.strategy}]"
+        row(name, label, points, timing._replace(cpu=2 * wall), flop, error(surface.values))
         if "auto" in walls:
             print(
                 f"|  | ↳ speed-up 1 → 2 workers (wall, warm pool) {walls['auto'] / wall:.2f}×"
                 f" (two 1-thread matmuls at once: {ceiling:.2f}×);"
-                f" starting the 2 workers took {start_up:.1f} s once |  |  |  |  |",
+                f" starting the 2 workers took {start.wall:.1f} s once |  |  |  |  |",
                 flush=True,
             )
     if "loss-landscapes" in methods:
@@ -257,24 +242,16 @@ def bench(
             from loss_landscapes.metrics import Loss
 
             metric = Loss(F.cross_entropy, x, y)
-            _, (cpu, wall) = timed(
+            _, timing = timed(
                 lambda: loss_landscapes.random_plane(
                     copy.deepcopy(model), metric, steps=steps, normalization="filter"
                 )
             )
-            row(
-                name,
-                "loss-landscapes 3.0.6 random_plane",
-                points,
-                cpu,
-                wall,
-                flop,
-                roof,
-                float("nan"),
-            )
+            row(name, "loss-landscapes 3.0.6 random_plane", points, timing, flop, float("nan"))
         except ImportError:
             pass
-    eig, (cpu, _) = timed(lambda: hessian_top_eigenvalues(model, F.cross_entropy, (x, y)))
+    eig, timing = timed(lambda: hessian_top_eigenvalues(model, F.cross_entropy, (x, y)))
+    cpu = timing.cpu
     eig_rows = [
         f"| {name} | axionlab Lanczos | {eig.eigenvalues[0]:.5f} | {eig.n_hvp} | {cpu:.2f} |"
     ]
@@ -288,7 +265,8 @@ def bench(
                 )
                 return float(probe.eigenvalues(top_n=1)[0][0])
 
-            top, (cpu, _) = timed(run_pyhessian)
+            top, timing = timed(run_pyhessian)
+            cpu = timing.cpu
             eig_rows.append(f"| {name} | PyHessian power iteration | {top:.5f} | – | {cpu:.2f} |")
         except ImportError:
             pass
@@ -309,7 +287,11 @@ def main() -> None:
     x_flat = torch.tensor(digits.data, dtype=torch.float32) / 16.0
     y = torch.tensor(digits.target)
     roof = roofline_gflops()
-    print(f"fp32 matmul roofline (1 thread, 2048²): {roof:.1f} GFLOP/CPU-s; grid {args.steps}²\n")
+    print(
+        f"fp32 matmul roofline (1 thread, 2048²): {roof:.1f} GFLOP/CPU-s at the start; each row"
+        " divides by the mean of the rooflines measured just before and after it;"
+        f" grid {args.steps}²\n"
+    )
     print("| model | method | wall s | points / CPU-s | of roofline | max abs diff vs plain |")
     print("|---|---|---|---|---|---|", flush=True)
     eig_rows: list[str] = []
@@ -319,7 +301,7 @@ def main() -> None:
     }
     for key in args.models.split(","):
         name, factory, x = models[key]
-        eig_rows += bench(name, factory, x, y, args.steps, roof, methods)
+        eig_rows += bench(name, factory, x, y, args.steps, methods)
     print("\n| model | method | λ_max | HVPs | CPU-s |")
     print("|---|---|---|---|---|")
     print("\n".join(eig_rows))
