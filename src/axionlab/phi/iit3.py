@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from axionlab.errors import InputError
 from axionlab.phi import emd
-from axionlab.phi.networks import all_states
+from axionlab.phi.networks import all_states, bits, validate_network
 
 Array = NDArray[np.float64]
 MAX_NODES = 8
@@ -77,10 +77,6 @@ class SystemIrreducibility:
         return self.phi
 
 
-def _bits(mask: int) -> tuple[int, ...]:
-    return tuple(i for i in range(mask.bit_length()) if (mask >> i) & 1)
-
-
 @functools.cache
 def _powerset_order(k: int) -> tuple[int, ...]:
     """Non-empty subsets of ``range(k)`` as masks, by size then lexicographically (PyPhi order)."""
@@ -104,7 +100,7 @@ def _averaging(k: int) -> Array:
 @functools.cache
 def _projection(k: int, purview: int) -> Array:
     """``(2^k, 2^p)`` one-hot map from subsystem states to purview states (marginalisation)."""
-    nodes = list(_bits(purview))
+    nodes = list(bits(purview))
     code = all_states(k)[:, nodes] @ (1 << np.arange(len(nodes)))
     return np.asarray(np.eye(2 ** len(nodes))[code], dtype=np.float64)
 
@@ -199,8 +195,8 @@ class _Evaluator:
     def system(self, source: int, target: int) -> _System:
         tpm = self.node_tpm.copy()
         if source:
-            axes = tuple(self.k - 1 - i for i in _bits(source))
-            for j in _bits(target):
+            axes = tuple(self.k - 1 - i for i in bits(source))
+            for j in bits(target):
                 cube = tpm[j].reshape((2,) * self.k)
                 tpm[j] = np.broadcast_to(cube.mean(axis=axes, keepdims=True), cube.shape).ravel()
         return _System(tpm, self.state, self.k)
@@ -230,22 +226,22 @@ class _Evaluator:
         if phi <= 0:
             return None
         marginals = system.effect[0].copy()
-        on = list(_bits(effect_purview))
+        on = list(bits(effect_purview))
         marginals[on] = system.effect[mechanism, on]
         return Concept(
-            mechanism=_bits(mechanism),
+            mechanism=bits(mechanism),
             phi=phi,
             phi_cause=phi_cause,
             phi_effect=phi_effect,
-            cause_purview=_bits(cause_purview),
-            effect_purview=_bits(effect_purview),
+            cause_purview=bits(cause_purview),
+            effect_purview=bits(effect_purview),
             cause_repertoire=system.cause[mechanism, cause_purview],
             effect_marginals=marginals,
         )
 
     def ces(self, source: int, target: int, mechanisms: Sequence[int]) -> dict[int, Concept]:
         system = self.system(source, target)
-        severed = frozenset((i, j) for i in _bits(source) for j in _bits(target) if self.cm[i, j])
+        severed = frozenset((i, j) for i in bits(source) for j in bits(target) if self.cm[i, j])
         out = {}
         for mechanism in mechanisms:
             concept = self.concept(system, mechanism, severed)
@@ -331,30 +327,6 @@ def _strongly_connected(cm: NDArray[np.bool_]) -> bool:
     return int(n_comp) == 1
 
 
-def _validate(
-    tpm: ArrayLike, state: Sequence[int], cm: ArrayLike | None
-) -> tuple[Array, tuple[int, ...], NDArray[np.bool_]]:
-    t = np.asarray(tpm, dtype=np.float64)
-    if t.ndim != 2 or not 1 <= t.shape[1] <= MAX_NODES or t.shape[0] != 2 ** t.shape[1]:
-        raise InputError(
-            f"tpm must be state-by-node with shape (2^n, n), 1 ≤ n ≤ {MAX_NODES}, got {t.shape}"
-        )
-    if not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 1:
-        raise InputError("tpm entries must be probabilities in [0, 1]")
-    n = t.shape[1]
-    s = tuple(int(v) for v in state)
-    if len(s) != n or any(v not in (0, 1) for v in s):
-        raise InputError(f"state must be {n} binary values, got {tuple(state)}")
-    if cm is None:
-        c = np.ones((n, n), dtype=bool)
-    else:
-        c = np.asarray(cm)
-        if c.shape != (n, n) or not np.isin(c, (0, 1)).all():
-            raise InputError(f"cm must be a binary ({n}, {n}) matrix, got shape {c.shape}")
-        c = c.astype(bool)
-    return t, s, c
-
-
 def _background_rows(n: int, state: tuple[int, ...], nodes: tuple[int, ...]) -> NDArray[np.int64]:
     """TPM rows of every subsystem state with the external nodes at their current values."""
     base = sum(state[i] << i for i in range(n) if i not in nodes)
@@ -418,8 +390,8 @@ def _subsystem_phi(
         if phi < best_phi:
             best_phi = phi
             best_cut = (
-                tuple(nodes[i] for i in _bits(source)),
-                tuple(nodes[i] for i in _bits(target)),
+                tuple(nodes[i] for i in bits(source)),
+                tuple(nodes[i] for i in bits(target)),
             )
         if best_phi <= 0:
             break
@@ -465,16 +437,16 @@ def iit_phi(
     -----
     Conventions and the single deliberate deviation from PyPhi are listed in the module docstring.
     """
-    t, s, c = _validate(tpm, state, cm)
+    t, s, c = validate_network(tpm, state, cm, MAX_NODES)
     n = t.shape[1]
     if major_complex:
         # as PyPhi: subsets of the nodes with inputs and outputs whose state is reachable, larger
         # subsystems first so that ties keep the larger one
         significant = sum(1 << i for i in range(n) if c[:, i].any() and c[i, :].any())
         candidates = [
-            _subsystem_phi(t, s, c, _bits(m))
+            _subsystem_phi(t, s, c, bits(m))
             for m in reversed(_powerset_order(n))
-            if m & significant == m and _reachable(t, s, _bits(m))
+            if m & significant == m and _reachable(t, s, bits(m))
         ]
         if not candidates:
             raise InputError(f"no subsystem of the network can reach state {s}")

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from axionlab.errors import InputError
-from axionlab.phi.networks import all_states
+from axionlab.phi.networks import all_states, bits, validate_network
 
 Array = NDArray[np.float64]
 MAX_NODES = 8  # network size (the TPM has 2^n rows)
@@ -97,10 +97,6 @@ class SystemIrreducibilityIIT4:
         return self.phi_s
 
 
-def _bits(mask: int) -> tuple[int, ...]:
-    return tuple(i for i in range(mask.bit_length()) if (mask >> i) & 1)
-
-
 def _set_partitions(k: int) -> Iterator[list[int]]:
     """Partitions of ``range(k)`` into blocks (bit masks), restricted-growth-string order."""
 
@@ -138,10 +134,10 @@ def _system_partitions(
             cut = [0] * k  # cut[j]: mask of sources whose connection to unit j is cut
             for part, d in zip(blocks, dirs, strict=True):
                 if d in ("inputs", "both"):
-                    for j in _bits(part):
+                    for j in bits(part):
                         cut[j] |= full ^ part
                 if d in ("outputs", "both"):
-                    for j in _bits(full ^ part):
+                    for j in bits(full ^ part):
                         cut[j] |= part
             key = tuple(cut)
             if key not in seen:
@@ -149,33 +145,6 @@ def _system_partitions(
     cuts = np.array(list(seen), dtype=np.int64).reshape(len(seen), k)
     n_cut = np.array([sum(bin(int(m)).count("1") for m in row) for row in cuts], dtype=np.int64)
     return full ^ cuts, n_cut, tuple(seen.values())
-
-
-def _validate(
-    tpm: ArrayLike, state: Sequence[int], cm: ArrayLike | None
-) -> tuple[Array, tuple[int, ...], NDArray[np.bool_]]:
-    t = np.asarray(tpm, dtype=np.float64)
-    if t.ndim != 2 or not 1 <= t.shape[1] <= MAX_NODES or t.shape[0] != 2 ** t.shape[1]:
-        raise InputError(
-            f"tpm must be state-by-node with shape (2^n, n), 1 ≤ n ≤ {MAX_NODES}, got {t.shape}"
-        )
-    if not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 1:
-        raise InputError("tpm entries must be probabilities in [0, 1]")
-    n = t.shape[1]
-    try:
-        s = tuple(int(v) for v in state)
-    except (TypeError, ValueError):
-        raise InputError(f"state must be {n} binary values, got {state!r}") from None
-    if len(s) != n or any(v not in (0, 1) for v in s):
-        raise InputError(f"state must be {n} binary values, got {tuple(state)}")
-    if cm is None:
-        c = np.ones((n, n), dtype=bool)
-    else:
-        c = np.asarray(cm)
-        if c.shape != (n, n) or not np.isin(c, (0, 1)).all():
-            raise InputError(f"cm must be a binary ({n}, {n}) matrix, got shape {c.shape}")
-        c = c.astype(bool)
-    return t, s, c
 
 
 def _system_tpm(
@@ -251,7 +220,7 @@ def _system_phi(
         direction: Literal["cause", "effect"] | None = None
         if label_idx is not None:
             label = _system_partitions(k)[2][label_idx]
-            partition = tuple((tuple(nodes[i] for i in _bits(m)), d) for m, d in label)
+            partition = tuple((tuple(nodes[i] for i in bits(m)), d) for m, d in label)
             kept = _system_partitions(k)[0][label_idx]
             cut = tuple(
                 (nodes[i], nodes[j])
@@ -352,7 +321,7 @@ def system_phi_iit4(
     grow quickly (22, 150, 1061, 7896, 61888 for 3–7 units): about 0.01 s for
     5 units, 0.15 s for 6 and 1.5 s for 7 on first use, less once they are cached.
     """
-    t, s, c = _validate(tpm, state, cm)
+    t, s, c = validate_network(tpm, state, cm, MAX_NODES)
     n = t.shape[1]
     if subsystem is None:
         nodes = tuple(range(n))

@@ -7,6 +7,7 @@ conditionally independent given the past.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -110,3 +111,34 @@ def state_by_state(tpm: ArrayLike) -> Array:
     # P(s' | s) = Π_j p_j(s)^{s'_j} (1 − p_j(s))^{1 − s'_j}
     factors = np.where(nxt[None, :, :] == 1, t[:, None, :], 1.0 - t[:, None, :])
     return np.asarray(factors.prod(axis=2), dtype=np.float64)
+
+
+def bits(mask: int) -> tuple[int, ...]:
+    """Indices of the set bits of ``mask`` (node sets are bit masks in the IIT modules)."""
+    return tuple(i for i in range(mask.bit_length()) if (mask >> i) & 1)
+
+
+def validate_network(
+    tpm: ArrayLike, state: Sequence[int], cm: ArrayLike | None, max_nodes: int
+) -> tuple[Array, tuple[int, ...], NDArray[np.bool_]]:
+    """A state-by-node TPM, a binary state and a connectivity matrix (all ones when ``None``)."""
+    t = np.asarray(tpm, dtype=np.float64)
+    if t.ndim != 2 or not 1 <= t.shape[1] <= max_nodes or t.shape[0] != 2 ** t.shape[1]:
+        raise InputError(
+            f"tpm must be state-by-node with shape (2^n, n), 1 ≤ n ≤ {max_nodes}, got {t.shape}"
+        )
+    if not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 1:
+        raise InputError("tpm entries must be probabilities in [0, 1]")
+    n = t.shape[1]
+    try:
+        s = tuple(int(v) for v in state)
+    except (TypeError, ValueError):
+        raise InputError(f"state must be {n} binary values, got {state!r}") from None
+    if len(s) != n or any(v not in (0, 1) for v in s):
+        raise InputError(f"state must be {n} binary values, got {tuple(state)}")
+    if cm is None:
+        return t, s, np.ones((n, n), dtype=bool)
+    c = np.asarray(cm)
+    if c.shape != (n, n) or not np.isin(c, (0, 1)).all():
+        raise InputError(f"cm must be a binary ({n}, {n}) matrix, got shape {c.shape}")
+    return t, s, c.astype(bool)
