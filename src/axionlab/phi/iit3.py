@@ -37,7 +37,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from axionlab.errors import InputError
 from axionlab.phi import emd
-from axionlab.phi.networks import all_states, bits, validate_network
+from axionlab.phi.networks import (
+    all_states,
+    background_rows,
+    bits,
+    subsystem_node_tpm,
+    validate_network,
+)
 
 Array = NDArray[np.float64]
 MAX_NODES = 8
@@ -327,14 +333,8 @@ def _strongly_connected(cm: NDArray[np.bool_]) -> bool:
     return int(n_comp) == 1
 
 
-def _background_rows(n: int, state: tuple[int, ...], nodes: tuple[int, ...]) -> NDArray[np.int64]:
-    """TPM rows of every subsystem state with the external nodes at their current values."""
-    base = sum(state[i] << i for i in range(n) if i not in nodes)
-    return np.asarray(base + all_states(len(nodes)) @ (1 << np.array(nodes)), dtype=np.int64)
-
-
 def _reachable(tpm: Array, state: tuple[int, ...], nodes: tuple[int, ...]) -> bool:
-    sub = tpm[_background_rows(tpm.shape[1], state, nodes)][:, list(nodes)]
+    sub = tpm[background_rows(tpm.shape[1], state, nodes)][:, list(nodes)]
     return bool(np.any(np.all(np.abs(sub - np.array([state[i] for i in nodes])) < 1, axis=1)))
 
 
@@ -344,14 +344,8 @@ def _subsystem_phi(
     if not _reachable(tpm, state, nodes):
         raise InputError(f"state {state} is not reachable from any state under this tpm")
     k = len(nodes)
-    node_tpm = tpm[_background_rows(tpm.shape[1], state, nodes)][:, list(nodes)].T.copy()
+    node_tpm = subsystem_node_tpm(tpm, state, cm, nodes)
     sub_cm = cm[np.ix_(nodes, nodes)]
-    # a node's non-inputs are marginalised out (PyPhi node TPMs)
-    for j in range(k):
-        off = tuple(k - 1 - i for i in range(k) if not sub_cm[i, j])
-        if off:
-            cube = node_tpm[j].reshape((2,) * k)
-            node_tpm[j] = np.broadcast_to(cube.mean(axis=off, keepdims=True), cube.shape).ravel()
     sub_state = tuple(state[i] for i in nodes)
 
     def result(

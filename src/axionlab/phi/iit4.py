@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from axionlab.errors import InputError
-from axionlab.phi.networks import all_states, bits, validate_network
+from axionlab.phi.networks import all_states, bits, subsystem_node_tpm, validate_network
 
 Array = NDArray[np.float64]
 MAX_NODES = 8  # network size (the TPM has 2^n rows)
@@ -147,23 +147,6 @@ def _system_partitions(
     return full ^ cuts, n_cut, tuple(seen.values())
 
 
-def _system_tpm(
-    tpm: Array, state: tuple[int, ...], cm: NDArray[np.bool_], nodes: tuple[int, ...]
-) -> Array:
-    """``(k, 2^k)`` P(unit ON next) per system state; background fixed, non-inputs averaged."""
-    n, k = tpm.shape[1], len(nodes)
-    base = sum(state[i] << i for i in range(n) if i not in nodes)
-    rows = base + all_states(k) @ (1 << np.array(nodes))
-    node_tpm = tpm[rows][:, list(nodes)].T.copy()
-    sub_cm = cm[np.ix_(nodes, nodes)]
-    for j in range(k):
-        off = tuple(k - 1 - i for i in range(k) if not sub_cm[i, j])
-        if off:
-            cube = node_tpm[j].reshape((2,) * k)
-            node_tpm[j] = np.broadcast_to(cube.mean(axis=off, keepdims=True), cube.shape).ravel()
-    return np.asarray(node_tpm, dtype=np.float64)
-
-
 def _kept_average(node_tpm: Array, points: NDArray[np.int64]) -> Array:
     """``avg[j, K, x]``: P(unit j ON | state points[x]) with sources outside mask ``K`` averaged."""
     n_states = node_tpm.shape[1]
@@ -197,7 +180,7 @@ def _system_phi(
     tpm: Array, state: tuple[int, ...], cm: NDArray[np.bool_], nodes: tuple[int, ...]
 ) -> SystemIrreducibilityIIT4:
     k = len(nodes)
-    node_tpm = _system_tpm(tpm, state, cm, nodes)
+    node_tpm = subsystem_node_tpm(tpm, state, cm, nodes)
     states = all_states(k)
     s_code = sum(state[i] << pos for pos, i in enumerate(nodes))
     s_bits = states[s_code]

@@ -142,3 +142,28 @@ def validate_network(
     if c.shape != (n, n) or not np.isin(c, (0, 1)).all():
         raise InputError(f"cm must be a binary ({n}, {n}) matrix, got shape {c.shape}")
     return t, s, c.astype(bool)
+
+
+def background_rows(n: int, state: tuple[int, ...], nodes: tuple[int, ...]) -> NDArray[np.int64]:
+    """TPM rows of every subsystem state with the external nodes at their current values."""
+    base = sum(state[i] << i for i in range(n) if i not in nodes)
+    return np.asarray(base + all_states(len(nodes)) @ (1 << np.array(nodes)), dtype=np.int64)
+
+
+def subsystem_node_tpm(
+    tpm: Array, state: tuple[int, ...], cm: NDArray[np.bool_], nodes: tuple[int, ...]
+) -> Array:
+    """``(k, 2^k)`` P(node ON next) per subsystem state: background fixed, non-inputs averaged.
+
+    A node's inputs outside the subsystem are held at their current state; its non-inputs inside
+    the subsystem are marginalised out uniformly (PyPhi's node TPMs).
+    """
+    k = len(nodes)
+    node_tpm = tpm[background_rows(tpm.shape[1], state, nodes)][:, list(nodes)].T.copy()
+    sub_cm = cm[np.ix_(nodes, nodes)]
+    for j in range(k):
+        off = tuple(k - 1 - i for i in range(k) if not sub_cm[i, j])
+        if off:
+            cube = node_tpm[j].reshape((2,) * k)
+            node_tpm[j] = np.broadcast_to(cube.mean(axis=off, keepdims=True), cube.shape).ravel()
+    return np.asarray(node_tpm, dtype=np.float64)
