@@ -15,11 +15,6 @@ SMOKE = ROOT / "configs" / "continual" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):  # type: ignore[no-untyped-def]
-    return execute(load_config(SMOKE), runs_dir=tmp_path_factory.mktemp("runs"))
-
-
 def test_same_config_and_seed_identical_tables(smoke_run, tmp_path):  # type: ignore[no-untyped-def]
     again = execute(load_config(SMOKE), runs_dir=tmp_path)
     for name in ("results.csv", "summary.csv"):

@@ -19,11 +19,6 @@ SMOKE = ROOT / "configs" / "exp01" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    return execute(load_config(SMOKE), runs_dir=tmp_path_factory.mktemp("runs"))
-
-
 def test_outputs_and_columns(smoke_run):
     rows = read_csv(smoke_run.path / "units.csv")
     assert [r["arch"] for r in rows] == ["mlp", "cnn", "mixer_mini"]

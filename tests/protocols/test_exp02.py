@@ -17,11 +17,6 @@ SMOKE = ROOT / "configs" / "exp02" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    return execute(load_config(SMOKE), runs_dir=tmp_path_factory.mktemp("runs"))
-
-
 def test_same_config_and_seed_identical_tables(smoke_run, tmp_path):
     again = execute(load_config(SMOKE), runs_dir=tmp_path)
     for name in ("results.csv", "fits.csv", "verdict.json"):

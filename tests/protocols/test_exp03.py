@@ -16,11 +16,6 @@ SMOKE = ROOT / "configs" / "exp03" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    return execute(load_config(SMOKE), runs_dir=tmp_path_factory.mktemp("runs"))
-
-
 def test_outputs_and_columns(smoke_run):
     rows = read_csv(smoke_run.path / "units.csv")
     assert list(rows[0]) == unit_columns()
