@@ -38,12 +38,9 @@ def depolarizing_kraus(
     InputError
         If ``p`` is outside [0, 1] or ``d < 2``.
     """
-    check_prob("p", p)
-    if d < 2:
-        raise InputError(f"d must be >= 2, got {d}")
+    omega = _checked_phases(p, d, dtype, device)
     shift = torch.roll(torch.eye(d, dtype=dtype, device=device), 1, dims=0)
-    omega = torch.exp(2j * math.pi * torch.arange(d, dtype=torch.float64) / d)
-    clock = torch.diag(omega.to(dtype=dtype, device=device))
+    clock = torch.diag(omega)
     ops = [
         torch.linalg.matrix_power(shift, a) @ torch.linalg.matrix_power(clock, b)
         for a in range(d)
@@ -70,12 +67,7 @@ def dephasing_kraus(
     InputError
         If ``p`` is outside [0, 1] or ``d < 2``.
     """
-    check_prob("p", p)
-    if d < 2:
-        raise InputError(f"d must be >= 2, got {d}")
-    omega = torch.exp(2j * math.pi * torch.arange(d, dtype=torch.float64) / d).to(
-        dtype=dtype, device=device
-    )
+    omega = _checked_phases(p, d, dtype, device)
     ops = [torch.diag(omega**b) for b in range(d)]
     weights = [math.sqrt(1 - p + p / d)] + [math.sqrt(p / d)] * (d - 1)
     return torch.stack([w * op for w, op in zip(weights, ops, strict=True)])
@@ -234,3 +226,14 @@ def _check_target_list(targets: Sequence[int], n_qubits: int) -> None:
         or not all(0 <= q < n_qubits for q in targets)
     ):
         raise InputError(f"targets must be distinct qubits in [0, {n_qubits}), got {list(targets)}")
+
+
+def _checked_phases(
+    p: float, d: int, dtype: torch.dtype, device: torch.device | str | None
+) -> Tensor:
+    """The d-th roots of unity ``exp(2πi k/d)`` after checking ``p`` in [0, 1] and ``d >= 2``."""
+    check_prob("p", p)
+    if d < 2:
+        raise InputError(f"d must be >= 2, got {d}")
+    omega = torch.exp(2j * math.pi * torch.arange(d, dtype=torch.float64) / d)
+    return omega.to(dtype=dtype, device=device)
