@@ -473,12 +473,17 @@ class _Evaluator:
             self.constants = {k: v.to(device) for k, v in constants.items()}
             self.free = list(self.center)
             inputs = [xb[None] for xb, _ in self.chunks]
-        # (T, B, ...) terms per data chunk; images also as (T, B, H, W, C) for channels-last use
-        self.images = inputs[0].dim() == 5
-        self.inputs = {False: inputs}
-        if self.images and opts.channels_last is not False:
-            self.inputs[True] = [t.permute(0, 1, 3, 4, 2).contiguous() for t in inputs]
-        self.channels_last = bool(opts.channels_last) and self.images
+        # (T, B, ...) terms per data chunk, for channels-last use stored (T, B, H, W, C)
+        images = inputs[0].dim() == 5
+        if images and opts.channels_last is None:
+            self.layouts = [False, True]  # for the autotuner to choose from
+        else:
+            self.layouts = [bool(opts.channels_last) and images]
+        self.inputs = {
+            layout: [t.permute(0, 1, 3, 4, 2).contiguous() for t in inputs] if layout else inputs
+            for layout in self.layouts
+        }
+        self.channels_last = self.layouts[0]
 
     def _cache_bytes(self, layer: nn.Module, x: Tensor) -> int:
         out = layer(x[:1].to(model_device(layer)))
@@ -540,8 +545,7 @@ class _Evaluator:
         """
         q = self.points_per_batch
         names = ("vmap",) if self.device.type == "cuda" else ("loop", "vmap")
-        layouts = [False, True] if len(self.inputs) == 2 else [self.channels_last]
-        candidates = [(name, layout) for name in names for layout in layouts]
+        candidates = [(name, layout) for name in names for layout in self.layouts]
         if len(coefs) < 3 * q * len(candidates):
             return names[0], 0
         timings: dict[tuple[str, bool], float] = {}
