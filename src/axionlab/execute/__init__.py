@@ -87,8 +87,9 @@ class ProcessPoolExecutor:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_pool", None) is not None:
-            self._pool.shutdown(wait=False)  # type: ignore[union-attr]
+        pool = getattr(self, "_pool", None)  # absent when __init__ raised
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 class RayExecutor:
