@@ -174,3 +174,14 @@ def test_units_draw_from_own_streams(tmp_path, config_file):
     a = read_npz(run.phase_dir("a", "draw") / "x.npz")["x"]
     b = read_npz(run.phase_dir("b", "draw") / "x.npz")["x"]
     assert a.shape == (5,) and not np.allclose(a, b)
+
+
+def test_provenance_line_names_protocol_version_and_stored_files():
+    from types import SimpleNamespace
+
+    from axionlab.protocols.base import provenance
+
+    run = SimpleNamespace(info={"protocol": "exp01", "version": 3})
+    stem = "Protocol exp01 v3; config: config.yaml; environment: env.json"
+    assert provenance(run) == stem + "."
+    assert provenance(run, "raw arrays under units/.") == stem + "; raw arrays under units/."

@@ -172,6 +172,16 @@ def rebuild_report(run_dir: str | Path) -> Path:
     return protocol.report(run, config)
 
 
+def provenance(run: Run, outputs: str = "") -> str:
+    """A report's closing line: protocol, version, and where the config, environment and
+    ``outputs`` (the raw results, described by the caller) are stored."""
+    text = (
+        f"Protocol {run.info['protocol']} v{run.info['version']}; config: config.yaml; "
+        "environment: env.json"
+    )
+    return f"{text}; {outputs}" if outputs else f"{text}."
+
+
 def require_phase(run: Run, unit: str, phase: str) -> Path:
     """Directory of a complete phase, or a clear error telling the user to resume the run."""
     record = run.completed(unit, phase)

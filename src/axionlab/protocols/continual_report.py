@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from axionlab.protocols.base import Unit, require_phase
+from axionlab.protocols.base import Unit, provenance, require_phase
 from axionlab.protocols.continual import METRICS, ContinualConfig
 from axionlab.report import Document, figures
 from axionlab.runs import Run, read_csv, read_npz
@@ -78,10 +78,7 @@ def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
         ["scenario", "label", "seed", *METRICS, "unit"],
         source="results.csv",
     )
-    doc.paragraph(
-        f"Protocol continual v{run.info['version']}; config: config.yaml; "
-        "environment: env.json; accuracy matrices under units/."
-    )
+    doc.paragraph(provenance(run, "accuracy matrices under units/."))
     return doc.write(report_dir)
 
 

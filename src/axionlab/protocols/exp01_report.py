@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axionlab.protocols.base import Unit, require_phase
+from axionlab.protocols.base import Unit, provenance, require_phase
 from axionlab.protocols.exp01 import (
     Exp01Config,
     outcome_columns,
@@ -138,10 +138,7 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     columns += [f"aurc_{label}" for label in strategy_labels(config)]
     columns += [c for c in outcome_columns(config) if c.endswith("_benefit")]
     doc.table(rows, [c for c in columns if c in rows[0]], source="units.csv")
-    doc.paragraph(
-        f"Protocol exp01 v{run.info['version']}; config: config.yaml; environment: "
-        "env.json; raw arrays under units/."
-    )
+    doc.paragraph(provenance(run, "raw arrays under units/."))
     return doc.write(report_dir)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
+from axionlab.protocols.base import provenance
 from axionlab.protocols.exp02 import AREA_MEASURES, HYPOTHESES, VOLUME_MEASURES, Exp02Config
 from axionlab.report import Document, figures
 from axionlab.report.correlations import cell_float
@@ -136,9 +137,11 @@ def build_report(run: Run, config: Exp02Config) -> Path:
         source="results.csv",
     )
     doc.paragraph(
-        f"Protocol exp02 v{run.info['version']}; config: config.yaml; environment: "
-        "env.json; per-seed capacities under units/<unit>/<phase>/*.npz. Every fit, "
-        "per kind and pooled: fits.csv."
+        provenance(
+            run,
+            "per-seed capacities under units/<unit>/<phase>/*.npz. Every fit, per kind and "
+            "pooled: fits.csv.",
+        )
     )
     return doc.write(report_dir)
 

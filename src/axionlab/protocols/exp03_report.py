@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from axionlab.protocols.base import provenance
 from axionlab.protocols.exp03 import OUTCOMES, PREDICTORS, Exp03Config
 from axionlab.report import Document, figures
 from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
@@ -108,10 +109,7 @@ def build_report(run: Run, config: Exp03Config) -> Path:
         "spectral_radius",
     ]
     doc.table(rows, [c for c in shown if c in rows[0]], source="units.csv")
-    doc.paragraph(
-        f"Protocol exp03 v{run.info['version']}; config: config.yaml; environment: "
-        "env.json; per-phase outputs under units/."
-    )
+    doc.paragraph(provenance(run, "per-phase outputs under units/."))
     return doc.write(report_dir)
 
 

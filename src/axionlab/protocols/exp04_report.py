@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from axionlab.protocols.base import Unit, require_phase
+from axionlab.protocols.base import Unit, provenance, require_phase
 from axionlab.protocols.exp04 import (
     BEYOND_COLUMNS,
     DECAYS,
@@ -142,8 +142,7 @@ def build_report(run: Run, config: Exp04Config, units: list[Unit]) -> Path:
     doc.paragraph(
         f"Per-unit results: results.csv; mean and {analysis.ci:.0%} CI over seeds per "
         f"sweep point: summary.csv; columns of the beyond table: "
-        f"{', '.join(BEYOND_COLUMNS)}. Protocol exp04 v{run.info['version']}; config: "
-        "config.yaml; environment: env.json."
+        f"{', '.join(BEYOND_COLUMNS)}. {provenance(run)}"
     )
     return doc.write(report_dir)
 
