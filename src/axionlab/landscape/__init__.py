@@ -6,6 +6,7 @@ leaves it untouched. Parameter-space vectors are ``dict[str, Tensor]`` keyed lik
 ``named_parameters()``.
 """
 
+from axionlab.landscape.basin import BasinArea, BasinRadii, basin_area, basin_radii, basin_radius
 from axionlab.landscape.directions import (
     TrajectoryPCA,
     difference_direction,
@@ -27,6 +28,8 @@ from axionlab.landscape.sharpness import Sharpness, loss_barrier, sharpness
 from axionlab.landscape.surface import LossLine, LossSurface, interpolate, loss_line, loss_plane
 
 __all__ = [
+    "BasinArea",
+    "BasinRadii",
     "HessianEigen",
     "HessianOperator",
     "LossLine",
@@ -35,6 +38,9 @@ __all__ = [
     "SpectralDensity",
     "TraceEstimate",
     "TrajectoryPCA",
+    "basin_area",
+    "basin_radii",
+    "basin_radius",
     "difference_direction",
     "fisher_diagonal",
     "fisher_trace",
