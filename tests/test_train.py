@@ -199,3 +199,84 @@ def test_checkpoint_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def
     )
     with pytest.raises(DataError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt", other)
+
+
+def test_divergence_stops_training_and_records_the_step() -> None:
+    data = _blobs()
+    model = _model()
+    result = train(
+        model,
+        data,
+        TrainConfig(optimizer="sgd", lr=1e12, steps=50, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert result.diverged and result.diverged_step is not None
+    assert 1 <= result.diverged_step < 50
+    assert result.steps == result.diverged_step - 1
+    assert np.isnan(result.loss[result.diverged_step :]).all()  # never reached
+    healthy = train(
+        _model(),
+        data,
+        TrainConfig(lr=0.05, steps=20, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert not healthy.diverged and healthy.diverged_step is None and healthy.steps == 20
+
+
+def test_a_nonfinite_penalty_is_divergence_at_that_step() -> None:
+    calls: list[int] = []
+
+    def penalty(model: nn.Module) -> torch.Tensor:
+        calls.append(1)
+        return torch.tensor(math.inf) if len(calls) == 3 else torch.tensor(0.0)
+
+    result = train(
+        _model(),
+        _blobs(),
+        TrainConfig(lr=0.01, steps=10, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+        penalty=penalty,
+    )
+    assert result.diverged_step == 3 and result.steps == 2 and len(calls) == 3
+
+
+def test_evaluate_scores_nonfinite_weights_and_logits_as_nan() -> None:
+    data = _blobs()
+    model = _model()
+    loss, acc = evaluate(model, data)
+    assert math.isfinite(loss) and 0.0 <= acc <= 1.0
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    assert all(math.isnan(v) for v in evaluate(model, data))
+
+    class Inf(nn.Module):  # finite weights, non-finite outputs: argmax would say class 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x @ self.w) * math.inf
+
+    assert all(math.isnan(v) for v in evaluate(Inf(), data))
+
+
+def test_crop_flip_is_a_seeded_crop_of_the_padded_image() -> None:
+    from axionlab.train import crop_flip
+
+    x = torch.randn(6, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    a = crop_flip(x, torch.Generator().manual_seed(1), padding=2)
+    b = crop_flip(x, torch.Generator().manual_seed(1), padding=2)
+    assert torch.equal(a, b) and a.shape == x.shape
+    gen = torch.Generator().manual_seed(1)
+    offsets = torch.randint(0, 5, (2, 6), generator=gen)
+    flips = torch.rand(6, generator=gen) < 0.5
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(6):  # plain-loop reference
+        oy, ox = int(offsets[0, i]), int(offsets[1, i])
+        crop = padded[i, :, oy : oy + 5, ox : ox + 7]
+        torch.testing.assert_close(a[i], crop.flip(-1) if flips[i] else crop)
+    assert torch.equal(
+        crop_flip(x[:, :, :, :], torch.Generator(), padding=0).abs().sum(), x.abs().sum()
+    )
+    with pytest.raises(InputError, match="needs images"):
+        crop_flip(torch.zeros(4, 8), torch.Generator())

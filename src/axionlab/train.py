@@ -4,6 +4,12 @@ Conventions: losses in nats (mean cross-entropy over examples), accuracies in [0
 in optimizer steps. The data order comes only from the ``generator`` passed to :func:`train`, so the
 same seed gives bit-identical weights on CPU.
 
+Divergence is a state, not a number: :func:`train` stops at the first optimizer step whose loss
+(with penalties) or updated parameters are non-finite and records that step in
+:attr:`TrainResult.diverged_step`; :func:`evaluate` scores a model with non-finite weights or logits
+as ``(nan, nan)`` instead of taking the argmax of NaN logits (which silently scores the share of
+class 0).
+
 Task-incremental ("multi-head") learning uses *masked logits*: ``class_groups`` partitions output
 units into groups (one per task) and each example's softmax, loss and argmax see only the units of
 its label's group. With one linear output layer this is equivalent to one separate head per task.
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,6 +141,10 @@ class TrainResult:
     eval_steps, eval_loss, eval_accuracy
         Steps at which ``eval_data`` was evaluated (0 = before training) and its loss/accuracy;
         empty when no ``eval_data`` was given.
+    diverged_step
+        The first optimizer step (counted from 1) whose loss or updated parameters were
+        non-finite; training stopped there and the per-step arrays are ``nan`` after it.
+        ``None`` when training finished.
     """
 
     steps: int
@@ -145,6 +155,12 @@ class TrainResult:
     eval_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     eval_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
     eval_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    diverged_step: int | None = None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether training stopped at a non-finite loss or parameter."""
+        return self.diverged_step is not None
 
     @property
     def final_eval(self) -> tuple[float, float] | None:
@@ -202,6 +218,8 @@ def train(
     Returns
     -------
     TrainResult
+        With ``diverged_step`` set when a step's loss or updated parameters were non-finite;
+        training stops there (no further steps, evaluations or ``on_step`` calls).
 
     Raises
     ------
@@ -217,7 +235,8 @@ def train(
     optimizer = _make_optimizer(params, config)
     groups = _group_tensor(class_groups, device)
 
-    history = np.zeros((4, total))
+    history = np.full((4, total), np.nan)
+    diverged_step: int | None = None
     eval_rows: list[tuple[int, float, float]] = []
 
     def maybe_eval(step: int) -> None:
@@ -259,7 +278,12 @@ def train(
             ):
                 if term is not None:
                     extra = extra + term
-            torch.autograd.backward(loss + extra)
+            objective = loss + extra
+            if not bool(torch.isfinite(objective.detach())):
+                history[:, step] = (loss.item(), extra.item(), math.nan, lr)
+                diverged_step = step + 1
+                break
+            torch.autograd.backward(objective)
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
@@ -267,6 +291,9 @@ def train(
             accuracy = (scores.detach().argmax(1) == yb).float().mean()
             row = (loss.item(), extra.item(), accuracy.item(), lr)
             history[:, step] = row
+            if not all_finite(params):
+                diverged_step = step + 1
+                break
             if on_step is not None:
                 on_step(
                     step + 1, dict(zip(("loss", "penalty", "accuracy", "lr"), row, strict=True))
@@ -277,7 +304,7 @@ def train(
 
     evals = np.array(eval_rows, dtype=np.float64).reshape(-1, 3)
     return TrainResult(
-        steps=total,
+        steps=total if diverged_step is None else diverged_step - 1,
         loss=history[0],
         penalty=history[1],
         accuracy=history[2],
@@ -285,7 +312,55 @@ def train(
         eval_steps=evals[:, 0].astype(np.int64),
         eval_loss=evals[:, 1],
         eval_accuracy=evals[:, 2],
+        diverged_step=diverged_step,
     )
+
+
+def crop_flip(x: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
+    """Random crop after zero padding, then a random horizontal flip, per example.
+
+    The standard CIFAR augmentation (He et al. 2016, Sec. 4.2: 4-pixel padding, random 32×32
+    crop, horizontal flip with probability ½), vectorised over the batch and drawn only from
+    ``generator`` so that a seed gives the same augmented batches.
+
+    Parameters
+    ----------
+    x
+        Images ``(B, C, H, W)``.
+    generator
+        Source of the crop offsets and flips (the training generator).
+    padding
+        Zero padding on every side; offsets are uniform in ``[0, 2·padding]``.
+
+    Raises
+    ------
+    InputError
+        If ``x`` is not a batch of images or ``padding`` is negative.
+    """
+    if x.dim() != 4:
+        raise InputError(f"crop_flip needs images of shape (B, C, H, W), got {tuple(x.shape)}")
+    if padding < 0:
+        raise InputError(f"padding must be >= 0, got {padding}")
+    b, _, h, w = x.shape
+    offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator)
+    flip = torch.rand(b, generator=generator) < 0.5
+    padded = F.pad(x, (padding, padding, padding, padding))
+    rows = (offsets[0, :, None] + torch.arange(h)).to(x.device)  # (B, H)
+    cols = (offsets[1, :, None] + torch.arange(w)).to(x.device)  # (B, W)
+    cols = torch.where(flip.to(x.device)[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+AugmentName = Literal["none", "crop_flip"]
+AUGMENTATIONS: dict[str, Augment | None] = {"none": None, "crop_flip": crop_flip}
+"""Training-time augmentations by the name a config uses."""
+
+
+def all_finite(tensors: Iterable[Tensor]) -> bool:
+    """Whether every element of every tensor is finite (neither NaN nor ±inf)."""
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 def evaluate(
@@ -311,7 +386,8 @@ def evaluate(
     Returns
     -------
     tuple[float, float]
-        ``(loss, accuracy)``.
+        ``(loss, accuracy)``; ``(nan, nan)`` when a weight or an output logit is non-finite
+        (a diverged model has no accuracy: the argmax of NaN logits is always class 0).
 
     Raises
     ------
@@ -330,6 +406,8 @@ def _evaluate(
 ) -> tuple[float, float]:
     x, y = _check_data(data, "data")
     device = _device_of(model)
+    if not all_finite(model.parameters()):
+        return math.nan, math.nan
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
@@ -337,7 +415,10 @@ def _evaluate(
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
-            scores = _mask_logits(model(xb), yb, groups)
+            logits = model(xb)
+            if not bool(torch.isfinite(logits).all()):
+                return math.nan, math.nan
+            scores = _mask_logits(logits, yb, groups)
             loss_sum += float(_cross_entropy(scores, yb, 0.0).sum())
             correct += int((scores.argmax(1) == yb).sum())
     finally:

@@ -57,3 +57,18 @@ def test_metric_errors() -> None:
         aurc([0, 10, 5], [1.0, 0.9, 0.8])
     with pytest.raises(InputError, match="rule must be"):
         aurc([0, 10], [1.0, 0.9], rule="simpson")  # type: ignore[arg-type]
+
+
+def test_retention_outcome_is_nan_with_a_reason_when_undefined() -> None:
+    from axionlab.continual.metrics import retention_outcome
+
+    steps = [0, 10, 20]
+    ok = retention_outcome(steps, [0.8, 0.4, 0.2], max_step=20)
+    assert ok.defined and ok.aurc == pytest.approx((1.0 + 0.5 + 0.25) / 3)
+    zero = retention_outcome(steps, [0.0, 0.1, 0.2], max_step=20)
+    assert zero.reason == "zero_initial_accuracy" and np.isnan(zero.aurc)
+    assert np.isnan(zero.retention).all()
+    diverged = retention_outcome(steps, [0.8, np.nan, np.nan], max_step=20)
+    assert diverged.reason == "diverged" and np.isnan(diverged.aurc)
+    with pytest.raises(InputError, match="strictly increasing"):
+        retention_outcome([0, 20, 10], [0.0, 0.1, 0.2])  # bad arguments still raise

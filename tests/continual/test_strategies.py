@@ -239,3 +239,53 @@ def test_replay_and_joint_training_data(cl: SimpleNamespace) -> None:
     assert x.shape[0] == 40 + 4 * 10  # the buffer repeated to about the task's size
     x, y = joint.train_data(t1)
     assert x.shape[0] == 80 and torch.equal(y[:40], t0.train[1])
+
+
+def test_ewc_fisher_estimates_and_penalty_forms_match_hand_values(cl: SimpleNamespace) -> None:
+    from torch.func import functional_call
+
+    model = cl.make_model(2)
+    task = cl.make_task(0, (0, 1), n=10)
+    x, y = task.train
+    params = {n: p.detach() for n, p in model.named_parameters()}
+
+    def grads(xb: torch.Tensor, yb: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = {n: t.clone().requires_grad_(True) for n, t in params.items()}
+        loss = F.cross_entropy(functional_call(model, p, (xb,)), yb)
+        return dict(zip(p, torch.autograd.grad(loss, list(p.values())), strict=True))
+
+    # per example: mean over examples of squared one-example gradients (a plain loop)
+    loop = [grads(x[i : i + 1], y[i : i + 1]) for i in range(10)]
+    per_example = {n: torch.stack([g[n].square() for g in loop]).mean(0) for n in params}
+    # batch mean (Avalanche): mean over batches of 4, 4, 2 of squared mean-loss gradients
+    chunks = [grads(x[s : s + 4], y[s : s + 4]) for s in (0, 4, 8)]
+    batch_mean = {n: torch.stack([g[n].square() for g in chunks]).mean(0) for n in params}
+
+    for estimate, expected in (("per_example", per_example), ("batch_mean", batch_mean)):
+        for penalty, factor in (("half", 0.5), ("full", 1.0)):
+            ewc = EWC(
+                strength=3.0,
+                fisher_samples=None,
+                fisher_estimate=estimate,  # type: ignore[arg-type]
+                fisher_batch_size=4,
+                penalty=penalty,  # type: ignore[arg-type]
+            )
+            ewc.after_task(model, task, cl.context())
+            for n, f in expected.items():
+                torch.testing.assert_close(ewc.terms[0][0][n], f, rtol=1e-4, atol=1e-7)
+            _shift(model, 0.01)
+            hand = factor * 3.0 * sum(float((f * 0.01**2).sum()) for f in expected.values())
+            assert float(ewc.penalty(model).detach()) == pytest.approx(hand, rel=1e-4)  # type: ignore[union-attr]
+            _shift(model, -0.01)
+    ratio = sum(float(f.sum()) for f in per_example.values()) / sum(
+        float(f.sum()) for f in batch_mean.values()
+    )
+    assert ratio > 1.0  # cross terms of the mean-loss gradient average out
+    online = OnlineEWC(strength=1.0, fisher_estimate="batch_mean", penalty="full")
+    assert online.factor == 1.0 and online.fisher_estimate == "batch_mean"
+    with pytest.raises(InputError, match="needs fisher='empirical' or 'sampled'"):
+        EWC(fisher="exact", fisher_estimate="batch_mean")
+    with pytest.raises(InputError, match="penalty must be"):
+        EWC(penalty="quarter")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="finite number"):
+        EWC(strength=float("nan"))

@@ -7,6 +7,7 @@ stream of ``T`` tasks gives a ``(T, T)`` matrix. Accuracies are in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -136,3 +137,59 @@ def aurc(
             return float(ret[0])
         return float(np.trapezoid(ret, k) / (k[-1] - k[0]))
     raise InputError(f"rule must be 'mean' or 'trapezoid', got {rule!r}")
+
+
+DIVERGED = "diverged"
+ZERO_INITIAL_ACCURACY = "zero_initial_accuracy"
+
+
+@dataclass(frozen=True, eq=False)
+class RetentionOutcome:
+    """A retention curve and its AURC, or ``nan`` with the reason they are undefined.
+
+    Attributes
+    ----------
+    retention
+        ``acc_A(k) / acc_A(0)`` at the evaluated steps; all ``nan`` when undefined.
+    aurc
+        :func:`aurc` of that curve, or ``nan``.
+    reason
+        ``""`` when defined; :data:`DIVERGED` when an accuracy is non-finite (a diverged
+        model scores ``nan``, :func:`axionlab.train.evaluate`); :data:`ZERO_INITIAL_ACCURACY`
+        when ``acc_A(0) = 0`` (nothing to retain, e.g. an untrained head after expansion).
+    """
+
+    retention: np.ndarray
+    aurc: float
+    reason: str
+
+    @property
+    def defined(self) -> bool:
+        return not self.reason
+
+
+def retention_outcome(
+    steps: Sequence[int] | ArrayLike,
+    accuracy: ArrayLike,
+    *,
+    max_step: int = 500,
+    rule: Literal["mean", "trapezoid"] = "mean",
+) -> RetentionOutcome:
+    """Retention and AURC of one task-A accuracy curve, ``nan`` with a reason when undefined.
+
+    An undefined per-unit outcome is a recorded state, never an error: the run goes on and the
+    analysis counts only defined rows. Bad arguments (shapes, unsorted steps) still raise.
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    if acc.ndim != 1 or acc.size == 0:
+        raise InputError(f"accuracy must be a non-empty 1-D curve, got shape {acc.shape}")
+    reason = ""
+    if not np.isfinite(acc).all():
+        reason = DIVERGED
+    elif not acc[0] > 0:
+        reason = ZERO_INITIAL_ACCURACY
+    if reason:
+        aurc(steps, np.zeros_like(acc), max_step=max_step, rule=rule)  # validates the arguments
+        return RetentionOutcome(np.full_like(acc, np.nan), float("nan"), reason)
+    ret = retention(acc)
+    return RetentionOutcome(ret, aurc(steps, ret, max_step=max_step, rule=rule), "")

@@ -22,6 +22,30 @@ l2          1/2     1                                            one, anchored a
 ========== ======= =========================================== ==================================
 
 A growing class-incremental head compares only the leading rows an anchor has; new rows are free.
+
+EWC strength conventions
+------------------------
+"λ = 1000" names no strength until the Fisher estimator and the penalty's constant are fixed.
+Peer libraries differ (Kirkpatrick et al. 2017 write the penalty with ½ and a per-example Fisher):
+
+===================== ======== ============================================ =====================
+code                   constant Fisher                                       λ giving our strength
+===================== ======== ============================================ =====================
+axionlab (default)     λ/2      per-example empirical (``per_example``)      λ
+van de Ven et al. repo λ/2      per-example (exact or empirical)             λ
+Avalanche EWCPlugin    λ        squared gradient of the batch-mean loss,     ≈ λ·r_B/2
+                                averaged over batches (``batch_mean``, B)
+Mammoth ``ewc_on``     λ        per-example, weighted by p(y|x)              ≈ λ/2
+GEM's EWC baseline     λ        squared gradient of one mean loss over the   ≫ λ·r_B/2 (grows
+                                task's memories (batch-mean, B = memory)     with the memory)
+===================== ======== ============================================ =====================
+
+``r`` is the per-example / batch-mean Fisher trace ratio. Measured on the quick config's task-A
+models (digits 0–4, empirical Fisher on 900 training examples, batch 64;
+``benchmarks/ewc_fisher.py``): r = 47 for ``mlp-64x2`` and 36 for ``cnn`` (REFERENCES, 2026-02),
+so axionlab's λ = 1000 is Avalanche's λ ≈ 18–24k and Mammoth's ≈ 500. Options reproduce the
+peers' definitions: ``fisher_estimate="batch_mean"`` with ``fisher_batch_size=B`` and
+``penalty="full"`` (no ½) is Avalanche's penalty at its batch size ``B``.
 """
 
 from __future__ import annotations
@@ -39,12 +63,13 @@ from torch.func import functional_call, grad, vmap
 from axionlab.continual.buffer import ReservoirBuffer
 from axionlab.data.splits import Task
 from axionlab.errors import InputError
-from axionlab.landscape.fisher import FisherKind, fisher_diagonal
+from axionlab.landscape.fisher import FisherEstimator, FisherKind, fisher_diagonal
 from axionlab.registry import Registry
 
 Data = tuple[Tensor, Tensor]
 Params = dict[str, Tensor]
 Scenario = Literal["class_il", "task_il", "domain_il"]
+PenaltyForm = Literal["half", "full"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,17 +205,37 @@ def _subsample(data: Data, count: int | None, generator: torch.Generator) -> Dat
     return x[index], y[index]
 
 
-class _Quadratic(Strategy):
+class QuadraticStrategy(Strategy):
     """``factor · strength · Σ_terms Σ_i Ω_i (θ_i − θ*_i)²`` over consolidated terms."""
 
-    factor: ClassVar[float] = 1.0
+    factor: float = 1.0
 
     def __init__(self, strength: float) -> None:
         super().__init__()
-        if strength < 0:
-            raise InputError(f"strength must be >= 0, got {strength}")
+        if not strength >= 0 or strength == float("inf"):
+            raise InputError(f"strength must be a finite number >= 0, got {strength}")
         self.strength = strength
         self.terms: list[tuple[Params, Params]] = []  # (importance Ω, anchor θ*)
+
+    def max_curvature(self) -> float:
+        """The largest Hessian eigenvalue the penalty adds: ``2 · factor · λ · max_i Σ_t Ω_{t,i}``.
+
+        The penalty's Hessian is diagonal, so this is exact; 0 before any consolidation.
+        """
+        if not self.terms:
+            return 0.0
+        summed: dict[str, Tensor] = {}
+        for importance, _ in self.terms:
+            for name, omega in importance.items():
+                if name not in summed:
+                    summed[name] = omega
+                    continue
+                # terms of a growing head cover only their leading rows
+                pairs = zip(summed[name].shape, omega.shape, strict=True)
+                shape = torch.Size(max(a, b) for a, b in pairs)
+                summed[name] = _pad(summed[name], shape) + _pad(omega, shape)
+        largest = max(float(omega.max()) for omega in summed.values())
+        return 2.0 * self.factor * self.strength * largest
 
     def penalty(self, model: nn.Module) -> Tensor | None:
         if not self.terms:
@@ -217,16 +262,18 @@ class _Quadratic(Strategy):
 
 
 @STRATEGIES.register("ewc")
-class EWC(_Quadratic):
+class EWC(QuadraticStrategy):
     """Elastic weight consolidation (Kirkpatrick et al. 2017, PNAS, Eq. 3).
 
     Penalty ``Σ_t (λ/2) Σ_i F_{t,i} (θ_i − θ*_{t,i})²`` with one term per past task. ``F_t`` is the
-    per-example diagonal Fisher of task ``t`` (:func:`~axionlab.landscape.fisher.fisher_diagonal`)
-    of the kind named by ``fisher`` on at most ``fisher_samples`` training examples.
+    diagonal Fisher of task ``t`` (:func:`~axionlab.landscape.fisher.fisher_diagonal`) of the kind
+    named by ``fisher`` on at most ``fisher_samples`` training examples: per example by default,
+    or with ``fisher_estimate="batch_mean"`` from squared gradients of the mean loss over batches
+    of ``fisher_batch_size`` (Avalanche's estimator). ``penalty="full"`` drops the ½. The module
+    docstring converts λ between these conventions.
     """
 
     name = "ewc"
-    factor = 0.5
 
     def __init__(
         self,
@@ -234,18 +281,43 @@ class EWC(_Quadratic):
         *,
         fisher: FisherKind = "empirical",
         fisher_samples: int | None = 1000,
+        fisher_estimate: FisherEstimator = "per_example",
+        fisher_batch_size: int = 64,
+        penalty: PenaltyForm = "half",
     ) -> None:
         super().__init__(strength)
         if fisher not in ("exact", "empirical", "sampled"):
             raise InputError(f"fisher must be 'exact', 'empirical' or 'sampled', got {fisher!r}")
+        if fisher_estimate not in ("per_example", "batch_mean"):
+            raise InputError(
+                f"fisher_estimate must be 'per_example' or 'batch_mean', got {fisher_estimate!r}"
+            )
+        if fisher == "exact" and fisher_estimate == "batch_mean":
+            raise InputError(
+                "fisher_estimate='batch_mean' needs fisher='empirical' or 'sampled', got 'exact'"
+            )
+        if penalty not in ("half", "full"):
+            raise InputError(f"penalty must be 'half' or 'full', got {penalty!r}")
+        if isinstance(fisher_batch_size, bool) or not fisher_batch_size >= 1:
+            raise InputError(f"fisher_batch_size must be >= 1, got {fisher_batch_size!r}")
         self.fisher: FisherKind = fisher
         self.fisher_samples = fisher_samples
+        self.fisher_estimate: FisherEstimator = fisher_estimate
+        self.fisher_batch_size = fisher_batch_size
+        self.factor = 0.5 if penalty == "half" else 1.0
         self.decay: float | None = None
 
     def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
         view, data, prefix = _task_view(model, task, context)
         data = _subsample(data, self.fisher_samples, context.generator)
-        fisher = fisher_diagonal(view, data, kind=self.fisher, generator=context.generator)
+        fisher = fisher_diagonal(
+            view,
+            data,
+            kind=self.fisher,
+            batch_size=self.fisher_batch_size,
+            generator=context.generator,
+            estimator=self.fisher_estimate,
+        )
         self.consolidate(model, {n.removeprefix(prefix): f for n, f in fisher.items()}, self.decay)
         super().after_task(model, task, context)
 
@@ -267,15 +339,25 @@ class OnlineEWC(EWC):
         gamma: float = 1.0,
         fisher: FisherKind = "empirical",
         fisher_samples: int | None = 1000,
+        fisher_estimate: FisherEstimator = "per_example",
+        fisher_batch_size: int = 64,
+        penalty: PenaltyForm = "half",
     ) -> None:
-        super().__init__(strength, fisher=fisher, fisher_samples=fisher_samples)
+        super().__init__(
+            strength,
+            fisher=fisher,
+            fisher_samples=fisher_samples,
+            fisher_estimate=fisher_estimate,
+            fisher_batch_size=fisher_batch_size,
+            penalty=penalty,
+        )
         if not 0.0 <= gamma <= 1.0:
             raise InputError(f"gamma must be in [0, 1], got {gamma}")
         self.decay = gamma
 
 
 @STRATEGIES.register("si")
-class SynapticIntelligence(_Quadratic):
+class SynapticIntelligence(QuadraticStrategy):
     """Synaptic intelligence (Zenke, Poole & Ganguli 2017, ICML, Eqs. 3–5).
 
     During a task ``ω_i += −g_i · Δθ_i`` after every optimizer step, with ``g`` the gradient that
@@ -323,7 +405,7 @@ class SynapticIntelligence(_Quadratic):
 
 
 @STRATEGIES.register("mas")
-class MemoryAwareSynapses(_Quadratic):
+class MemoryAwareSynapses(QuadraticStrategy):
     """Memory aware synapses (Aljundi et al. 2018, ECCV, Eqs. 2–4).
 
     ``Ω_i ← Ω_i + (1/N) Σ_n |∂‖f(x_n)‖²₂ / ∂θ_i|`` with ``f`` the logits (of the task's own output
@@ -373,7 +455,7 @@ def _output_sensitivity(model: nn.Module, x: Tensor, batch_size: int) -> Params:
 
 
 @STRATEGIES.register("l2")
-class L2(_Quadratic):
+class L2(QuadraticStrategy):
     """Isotropic pull to the previous task's solution: ``(λ/2) Σ_i (θ_i − θ*_i)²``.
 
     The baseline of Kirkpatrick et al. 2017 (Fig. 2A) with ``Ω = 1``.

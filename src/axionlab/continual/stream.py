@@ -21,12 +21,13 @@ import torch
 from torch import nn
 
 from axionlab.continual.metrics import (
-    aurc,
+    DIVERGED,
+    RetentionOutcome,
     average_accuracy,
     backward_transfer,
     forgetting,
     forward_transfer,
-    retention,
+    retention_outcome,
 )
 from axionlab.continual.strategies import Data, Scenario, Strategy, TaskContext, build_strategy
 from axionlab.data.core import Dataset
@@ -132,7 +133,9 @@ class StreamResult:
     initial_accuracy
         Test accuracy of the untrained model on each task (the forward-transfer baseline).
     histories
-        The :class:`~axionlab.train.TrainResult` of each task.
+        The :class:`~axionlab.train.TrainResult` of each task trained; the stream stops after a
+        task whose training diverged, and its row and every later row of ``accuracy`` stay
+        ``nan``, so every metric of a diverged stream is ``nan``.
     """
 
     scenario: str
@@ -140,6 +143,20 @@ class StreamResult:
     accuracy: np.ndarray
     initial_accuracy: np.ndarray
     histories: tuple[TrainResult, ...]
+
+    @property
+    def diverged_task(self) -> int | None:
+        """Index of the task whose training diverged, or ``None``."""
+        for i, history in enumerate(self.histories):
+            if history.diverged:
+                return i
+        return None
+
+    @property
+    def diverged_step(self) -> int | None:
+        """First non-finite optimizer step within :attr:`diverged_task`, or ``None``."""
+        task = self.diverged_task
+        return None if task is None else self.histories[task].diverged_step
 
     @property
     def avg_acc(self) -> float:
@@ -235,18 +252,19 @@ def run_stream(
     matrix = np.full((len(stream), len(stream)), np.nan)
     histories = []
     for i, task in enumerate(stream):
-        histories.append(
-            train_task(
-                model,
-                task,
-                strategy,
-                train_config,
-                scenario=scenario,
-                generator=generator,
-                class_groups=groups,
-                progress=progress,
-            )
+        history = train_task(
+            model,
+            task,
+            strategy,
+            train_config,
+            scenario=scenario,
+            generator=generator,
+            class_groups=groups,
+            progress=progress,
         )
+        histories.append(history)
+        if history.diverged:
+            break
         matrix[i] = _accuracy_row(model, stream, scenario, eval_batch_size)
     return StreamResult(
         scenario=scenario,
@@ -269,6 +287,8 @@ class ContinualResult:
     bwt: float
     forgetting: float
     accuracy: np.ndarray
+    diverged_task: int | None = None
+    diverged_step: int | None = None
 
     def as_row(self) -> dict[str, Any]:
         """Flat record for a results table (the matrix as nested lists)."""
@@ -347,6 +367,8 @@ def run_continual(
         bwt=result.bwt,
         forgetting=result.forgetting,
         accuracy=result.accuracy,
+        diverged_task=result.diverged_task,
+        diverged_step=result.diverged_step,
     )
 
 
@@ -357,11 +379,12 @@ class RetentionResult:
     Attributes
     ----------
     steps
-        Optimizer steps on task B at which both tasks were scored; starts at 0 (no update yet).
+        Optimizer steps on task B at which both tasks were to be scored; starts at 0.
     acc_a, acc_b
-        Accuracies at ``steps``.
+        Accuracies at ``steps``; ``nan`` at the steps after a divergence (never reached) and
+        wherever the model was non-finite.
     history
-        The training history on task B.
+        The training history on task B (its ``diverged_step`` says where training stopped).
     """
 
     steps: np.ndarray
@@ -370,13 +393,27 @@ class RetentionResult:
     history: TrainResult
 
     @property
+    def diverged_step(self) -> int | None:
+        """First non-finite optimizer step on task B, or ``None``."""
+        return self.history.diverged_step
+
+    def outcome(
+        self, *, max_step: int = 500, rule: Literal["mean", "trapezoid"] = "mean"
+    ) -> RetentionOutcome:
+        """Retention curve and AURC, ``nan`` with a reason when undefined (diverged, acc_A(0)=0)."""
+        if self.diverged_step is not None:
+            nan = np.full(len(self.steps), np.nan)
+            return RetentionOutcome(nan, float("nan"), DIVERGED)
+        return retention_outcome(self.steps, self.acc_a, max_step=max_step, rule=rule)
+
+    @property
     def retention(self) -> np.ndarray:
-        """``ret(k) = acc_A(k) / acc_A(0)``."""
-        return retention(self.acc_a)
+        """``ret(k) = acc_A(k) / acc_A(0)``; all ``nan`` when undefined (see :meth:`outcome`)."""
+        return self.outcome().retention
 
     def aurc(self, *, max_step: int = 500, rule: Literal["mean", "trapezoid"] = "mean") -> float:
-        """Area under the retention curve; see :func:`axionlab.continual.metrics.aurc`."""
-        return aurc(self.steps, self.retention, max_step=max_step, rule=rule)
+        """Area under the retention curve (:func:`axionlab.continual.metrics.aurc`) or ``nan``."""
+        return self.outcome(max_step=max_step, rule=rule).aurc
 
 
 def retention_curve(
@@ -472,6 +509,7 @@ def retention_curve(
 
     score()
     config = dataclasses.replace(train_config, epochs=None, steps=steps[-1])
+    # A diverged run stops early: the steps it never reached are scored nan, not skipped.
     history = train(
         model,
         strategy.train_data(task_b),
@@ -482,7 +520,8 @@ def retention_curve(
         on_step=on_step,
         progress=progress,
     )
-    table = np.array(scores)
+    table = np.full((len(steps), 2), np.nan)
+    table[: len(scores)] = scores
     return RetentionResult(
         steps=np.array(steps), acc_a=table[:, 0], acc_b=table[:, 1], history=history
     )

@@ -9,7 +9,13 @@ on the true label (``"empirical"``), or one label drawn from p(·|x_n) (``"sampl
 estimate of ``"exact"``). Gradients are *per example* (``torch.func.vmap`` of ``torch.func.grad``),
 so the result does not depend on the batch size. Squaring the gradient of a mini-batch *mean* loss
 instead gives a quantity 50–170× smaller at batch 32–128 (the cross terms average out), which is
-why EWC penalty strengths λ from such code do not transfer. References: Kirkpatrick et al. 2017
+why EWC penalty strengths λ from such code do not transfer. That estimator (Avalanche's
+``EWCPlugin``) is available as ``estimator="batch_mean"``, for comparison with such code:
+
+    F_i^bm = (1/K) Σ_k ( ∂ [ (1/|B_k|) Σ_{n∈B_k} −log p(y_n|x_n) ] / ∂θ_i )²
+
+over the K chunks B_k of ``batch_size`` examples, which depends on ``batch_size``.
+References: Kirkpatrick et al. 2017
 (EWC, PNAS); Kunstner, Balles & Hennig 2019, "Limitations of the empirical Fisher approximation".
 """
 
@@ -35,6 +41,7 @@ from axionlab.landscape._common import (
 )
 
 FisherKind = Literal["exact", "empirical", "sampled"]
+FisherEstimator = Literal["per_example", "batch_mean"]
 _KINDS = ("exact", "empirical", "sampled")
 
 
@@ -46,6 +53,7 @@ def fisher_diagonal(
     batch_size: int = 64,
     max_examples: int | None = None,
     generator: torch.Generator | None = None,
+    estimator: FisherEstimator = "per_example",
 ) -> dict[str, Tensor]:
     """Per-example diagonal Fisher of a logits-returning classifier, averaged over examples.
 
@@ -60,11 +68,15 @@ def fisher_diagonal(
         ``"exact"`` (expectation over the model's predictive distribution), ``"empirical"`` (true
         labels) or ``"sampled"`` (one label per example drawn from the model).
     batch_size
-        Examples per vectorised chunk; affects memory and speed only, never the result.
+        Examples per vectorised chunk; with ``estimator="per_example"`` it affects memory and
+        speed only, never the result; with ``"batch_mean"`` it is the estimator's batch size.
     max_examples
         Use at most this many examples (in data order); ``None`` uses all.
     generator
         Random stream for ``"sampled"`` labels; ``None`` means a fresh stream seeded with 0.
+    estimator
+        ``"per_example"`` (the definition above) or ``"batch_mean"`` (squared gradients of the
+        mean loss over each chunk, averaged over chunks; ``"empirical"`` or ``"sampled"`` only).
 
     Returns
     -------
@@ -75,10 +87,18 @@ def fisher_diagonal(
     Raises
     ------
     InputError
-        For an unknown ``kind``, a non-positive ``batch_size``/``max_examples`` or empty data.
+        For an unknown ``kind`` or ``estimator``, ``"exact"`` with ``"batch_mean"``, a
+        non-positive ``batch_size``/``max_examples`` or empty data.
     """
     if kind not in _KINDS:
         raise InputError(f"kind must be 'exact', 'empirical' or 'sampled', got {kind!r}")
+    if estimator not in ("per_example", "batch_mean"):
+        raise InputError(f"estimator must be 'per_example' or 'batch_mean', got {estimator!r}")
+    if kind == "exact" and estimator == "batch_mean":
+        raise InputError(
+            "estimator='batch_mean' squares the gradient of a mean loss over labels, so it "
+            "needs kind='empirical' or 'sampled', got kind='exact'"
+        )
     params, constants = split_parameters(model)
     device = model_device(model)
     if kind == "sampled" and generator is None:
@@ -99,6 +119,10 @@ def fisher_diagonal(
         prob = logp.exp()
         return {n: torch.tensordot(prob, j.square(), dims=1) for n, j in jac.items()}
 
+    def mean_nll(p: Params, x: Tensor, y: Tensor) -> Tensor:
+        logp = F.log_softmax(forward(model, p, constants, x), dim=-1)
+        return -logp.gather(1, y.unsqueeze(1)).mean()
+
     per_example_grad = vmap(grad(nll), in_dims=(None, 0, 0))
     per_example_exact = vmap(exact_term, in_dims=(None, 0))
 
@@ -107,11 +131,16 @@ def fisher_diagonal(
     with eval_semantics(model):
         for xb, yb in iter_batches(data, batch_size, max_examples):
             xb, yb = xb.to(device), yb.to(device)
+            if kind == "sampled":
+                yb = _sample_labels(model, params, constants, xb, generator)
+            if estimator == "batch_mean":
+                for n, g in grad(mean_nll)(params, xb, yb).items():
+                    total[n] += g.square()
+                count += 1
+                continue
             if kind == "exact":
                 terms = per_example_exact(params, xb)
             else:
-                if kind == "sampled":
-                    yb = _sample_labels(model, params, constants, xb, generator)
                 terms = {n: g.square() for n, g in per_example_grad(params, xb, yb).items()}
             for n, t in terms.items():
                 total[n] += t.sum(0)

@@ -18,9 +18,12 @@ from axionlab.topology.features import (
     wasserstein_distance,
 )
 from axionlab.topology.graph import grid_graph_persistence, rips_persistence
+from axionlab.topology.planes import NO_FINITE_LOSS, PlaneTopology, plane_topology
 from axionlab.topology.tiled import sublevel_persistence_tiled
 
 __all__ = [
+    "NO_FINITE_LOSS",
+    "PlaneTopology",
     "betti_curve",
     "bottleneck_distance",
     "count_above",
@@ -32,6 +35,7 @@ __all__ = [
     "persistence_entropy",
     "persistence_image",
     "persistence_landscape",
+    "plane_topology",
     "rips_persistence",
     "sublevel_persistence",
     "sublevel_persistence_tiled",
