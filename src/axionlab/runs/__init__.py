@@ -1,5 +1,13 @@
-"""Run store: run directories, atomic writes, phase manifests, resume and the SQLite index."""
+"""Run store: run directories, atomic writes, verified phase manifests, resume and the index."""
 
+from axionlab.runs.errors import (
+    IndexCorrupt,
+    PhaseError,
+    PhaseMissing,
+    RunLocked,
+    StorageError,
+    storage_error,
+)
 from axionlab.runs.index import RunIndex, rebuild_index
 from axionlab.runs.io import (
     read_csv,
@@ -11,20 +19,35 @@ from axionlab.runs.io import (
     write_npz,
     write_text,
 )
-from axionlab.runs.store import PhaseRecord, Run, phase_key
+from axionlab.runs.lock import pid_alive, writer_lock
+from axionlab.runs.names import NAME_PATTERN, check_name, contained, is_valid_name
+from axionlab.runs.store import PhaseKey, PhaseRecord, Run, phase_key
 
 __all__ = [
+    "NAME_PATTERN",
+    "IndexCorrupt",
+    "PhaseError",
+    "PhaseKey",
+    "PhaseMissing",
     "PhaseRecord",
     "Run",
     "RunIndex",
+    "RunLocked",
+    "StorageError",
+    "check_name",
+    "contained",
+    "is_valid_name",
     "phase_key",
+    "pid_alive",
     "read_csv",
     "read_json",
     "read_npz",
     "rebuild_index",
+    "storage_error",
     "write_bytes",
     "write_csv",
     "write_json",
     "write_npz",
     "write_text",
+    "writer_lock",
 ]
