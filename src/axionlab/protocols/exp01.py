@@ -10,8 +10,16 @@ Units are architecture × dataset × seed. Each unit runs these cached phases:
    the lab's legacy graph statistic (Ripser without vertex births) and the window's mean loss.
 4. ``curvature``: Hessian top eigenvalue and trace, Fisher trace and sharpness on task A.
 5. ``forget_<strategy>`` for each configured strategy: the head expanded to all classes
-   (class-incremental), then task B by SGD, task-A accuracy at the configured steps; retention
-   ret@k = acc_A(k)/acc_A(0) and AURC (mean retention over steps ≤ ``aurc_max_step``).
+   (class-incremental), a stability check of the strategy's penalty under task B's optimizer
+   (``task_b.stability``), then task B by SGD, task-A accuracy at the configured steps;
+   retention ret@k = acc_A(k)/acc_A(0) and AURC (mean retention over steps ≤ ``aurc_max_step``).
+
+Divergence and undefined outcomes are states, not numbers: a task A whose training diverged
+gets no planes, curvature or task B (its unit's predictors and outcomes are ``nan``, reason
+``task_a_diverged``); a diverged task-B strategy, or one whose task-A accuracy is 0 at step 0,
+has ``nan`` AURC, ret@k and benefit with the reason in ``units.csv`` (``<outcome>_reason``). The
+run completes; the analysis counts only defined rows (the ``n`` column) and the report names
+every excluded unit, outcome and reason.
 
 The analysis correlates every predictor with every outcome (per dataset and pooled) with
 permutation p-values, bootstrap CIs, Holm/Bonferroni corrections and partial correlations
@@ -21,9 +29,11 @@ without topology features; and reports the slice-to-slice stability of every fea
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,8 +44,10 @@ from pydantic import Field, field_validator, model_validator
 
 from axionlab.config import RunConfig, Section
 from axionlab.continual import TaskContext, build_strategy, retention_curve
+from axionlab.continual.metrics import DIVERGED
+from axionlab.continual.stability import StabilityMode, check_penalty_stability
 from axionlab.data import Dataset, Task, load_dataset, split_classes
-from axionlab.errors import ConfigError, DataError
+from axionlab.errors import ConfigError, DataError, UserError
 from axionlab.landscape import (
     fisher_diagonal,
     fisher_trace,
@@ -47,6 +59,7 @@ from axionlab.landscape import (
 )
 from axionlab.models import build_model, count_parameters
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
+from axionlab.protocols.exp01_published import protocol_departures
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
@@ -64,9 +77,22 @@ from axionlab.runs import (
     write_json,
     write_npz,
 )
-from axionlab.stats import correlation_table, icc, loo_ridge
-from axionlab.topology import diagram_features, grid_graph_persistence, sublevel_persistence
-from axionlab.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
+from axionlab.stats import correlate, correlation_table, icc, loo_ridge
+from axionlab.topology import plane_topology
+from axionlab.train import (
+    AUGMENTATIONS,
+    AugmentName,
+    TrainConfig,
+    all_finite,
+    evaluate,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+
+TASK_A_DIVERGED = "task_a_diverged"
+NONFINITE_SLICE = "nonfinite_slice"
+NONFINITE = "nonfinite"
 
 TOPOLOGY_FEATURES = (
     "h0_total_persistence",
@@ -93,7 +119,21 @@ CURVATURE_FEATURES = (
 class Exp01Dataset(DatasetSpec):
     """A dataset and its task split: task A = the first ``task_a_classes`` classes, B = the rest."""
 
-    task_a_classes: int = Field(5, ge=1)
+    task_a_classes: int = Field(5, ge=2)
+    """At least 2: a one-class task A is always scored 1 and has nothing to forget."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskATrain(TrainConfig):
+    """Task A's training: :class:`~axionlab.train.TrainConfig` plus its data augmentation."""
+
+    augment: AugmentName = "none"
+    """``crop_flip``: random crop after 4-pixel zero padding + horizontal flip (image inputs)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"augment must be 'none' or 'crop_flip', got {self.augment!r}")
 
 
 class LandscapeSection(Section):
@@ -151,6 +191,10 @@ class TaskBSection(Section):
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.01, batch_size=128)
     eval_steps: list[int] = [0, 10, 25, 50, 100, 250, 500]
     aurc_max_step: int = Field(500, ge=1)
+    stability: StabilityMode = "warn"
+    """Before task B, each quadratic penalty's added curvature × step size is checked against
+    the optimizer's stability limit (:mod:`axionlab.continual.stability`): ``warn`` runs it and
+    marks it, ``error`` stops the run, ``scale`` lowers λ to a stable value and records it."""
     strategies: list[Exp01Strategy] = [
         Exp01Strategy(name="naive"),
         Exp01Strategy(name="ewc", options={"strength": 1000.0}),
@@ -180,7 +224,7 @@ class Exp01Config(RunConfig):
     datasets: list[Exp01Dataset] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
     seeds: list[int] = [0]
-    task_a: TrainConfig = TrainConfig(
+    task_a: TaskATrain = TaskATrain(
         optimizer="sgd",
         lr=0.1,
         momentum=0.9,
@@ -264,19 +308,26 @@ def _subset(
 
 class Exp01(Protocol):
     name = "exp01"
-    VERSION = "1"
+    VERSION = "2"
+    """2: divergence is a state (nan outcomes with reasons), penalty stability check."""
     Config = Exp01Config
 
     def check_inputs(self, config: RunConfig) -> None:
         assert isinstance(config, Exp01Config)
         for i, spec in enumerate(config.datasets):
             try:
-                _tasks(spec, config.seeds[0])
+                task_a, _ = _tasks(spec, config.seeds[0])
             except DataError as err:
                 raise DataError(
                     f"datasets.{i}.root: {err}; set it in the config or with "
                     f"--set datasets.{i}.root=DIR"
                 ) from None
+            if config.task_a.augment == "crop_flip" and len(task_a.input_shape) != 3:
+                raise ConfigError(
+                    f"task_a.augment: 'crop_flip' needs image inputs (C, H, W), but "
+                    f"'{spec.name}' has inputs of shape {tuple(task_a.input_shape)}; "
+                    "use augment: none"
+                )
 
     def plan(self, config: RunConfig) -> list[Unit]:
         assert isinstance(config, Exp01Config)
@@ -301,6 +352,7 @@ class Exp01(Protocol):
                 (task_a.x_train, task_a.y_train),
                 config.task_a,
                 generator=torch_generator(seed, "train_a", arch.display),
+                augment=AUGMENTATIONS[config.task_a.augment],
                 progress=False,
             )
             loss, acc = evaluate(model, (task_a.x_test, task_a.y_test), batch_size=1024)
@@ -309,6 +361,8 @@ class Exp01(Protocol):
             return {
                 "task_a_acc": acc,
                 "task_a_loss": loss,
+                "task_a_diverged": history.diverged or not all_finite(model.parameters()),
+                "task_a_diverged_step": history.diverged_step,
                 "params": count_parameters(model),
                 "family": str(getattr(model, "family", arch.name)),
                 "arch": arch.display,
@@ -326,7 +380,8 @@ class Exp01(Protocol):
             },
         )
         a_rec = run.phase(unit.id, "task_a", a_key, train_a)
-
+        if a_rec.summary["task_a_diverged"]:
+            return  # nothing downstream is defined; the analysis names the unit
         for s in range(config.landscape.slices):
             plane = self._plane(run, config, unit, task_a, a_rec, s)
             self._topology(run, config, unit, plane, s)
@@ -380,24 +435,15 @@ class Exp01(Protocol):
         topo = config.topology
 
         def compute(out: Path) -> dict[str, Any]:
-            values = read_npz(plane.path / "plane.npz")["values"]
-            # A NaN loss is a diverged evaluation: it enters the filtration last, as +inf.
-            values = np.where(np.isnan(values), np.inf, values)
-            diagrams = sublevel_persistence(values, construction=topo.construction)
-            features = diagram_features(diagrams, values=values, threshold=topo.threshold)
-            finite = values[np.isfinite(values)]
-            features["window_mean_loss"] = float(finite.mean()) if finite.size else math.nan
-            arrays = {f"h{k}": d for k, d in enumerate(diagrams)}
-            if topo.legacy:
-                legacy = grid_graph_persistence(values, vertex_births=False)
-                h0 = legacy[0]
-                features["legacy_h0_total"] = float(
-                    np.sum(np.diff(h0[np.isfinite(h0[:, 1])], axis=1))
-                )
-                arrays.update({f"legacy_h{k}": d for k, d in enumerate(legacy)})
-            write_npz(out / "diagrams.npz", arrays)
-            write_json(out / "features.json", features)
-            return features
+            result = plane_topology(
+                read_npz(plane.path / "plane.npz")["values"],
+                construction=topo.construction,
+                threshold=topo.threshold,
+                legacy=topo.legacy,
+            )
+            write_npz(out / "diagrams.npz", result.diagrams)
+            write_json(out / "features.json", result.features)
+            return {**result.features, "reason": result.reason}
 
         key = phase_key(self.VERSION, {"topology": topo.model_dump()}, [plane])
         return run.phase(unit.id, f"topology_{s}", key, compute)
@@ -484,6 +530,10 @@ class Exp01(Protocol):
                 generator=torch_generator(seed, "strategy", unit.id),
             )
             strategy.after_task(model, learnt, context)
+            try:
+                stability = check_penalty_stability(strategy, tb.train, mode=tb.stability)
+            except UserError as err:
+                raise ConfigError(f"task_b.stability (unit {unit.id}): {err}") from None
             # Every strategy sees the same task-B data order and new head rows (the head grows
             # to all classes inside retention_curve: class-incremental, as the lab's protocol).
             curve = retention_curve(
@@ -497,21 +547,30 @@ class Exp01(Protocol):
                 task_b_eval=(task_b.x_test, task_b.y_test),
                 progress=False,
             )
+            outcome = curve.outcome(max_step=tb.aurc_max_step)
             write_npz(
                 out / "curve.npz",
                 {
                     "steps": curve.steps,
                     "acc_a": curve.acc_a,
                     "acc_b": curve.acc_b,
-                    "retention": curve.retention,
+                    "retention": outcome.retention,
+                    "loss": curve.history.loss,
                 },
             )
             summary: dict[str, Any] = {
-                "aurc": curve.aurc(max_step=tb.aurc_max_step),
+                "aurc": outcome.aurc,
+                "reason": outcome.reason,
+                "diverged": curve.diverged_step is not None,
+                "diverged_step": curve.diverged_step,
                 "acc_a0": float(curve.acc_a[0]),
                 "acc_b_final": float(curve.acc_b[-1]),
+                "strength": stability.strength,
+                "effective_strength": stability.effective_strength,
+                "stability_ratio": stability.ratio,
+                "stability_action": stability.action,
             }
-            for step, ret in zip(curve.steps, curve.retention, strict=True):
+            for step, ret in zip(curve.steps, outcome.retention, strict=True):
                 summary[f"ret@{int(step)}"] = float(ret)
             return summary
 
@@ -538,7 +597,7 @@ class Exp01(Protocol):
             "adjust": "perm_p",
         }
         # With one dataset the pooled rows would repeat the per-dataset ones and double the
-        # family that Holm corrects over.
+        # family that Holm corrects over. Undefined (nan) values drop out per test: see n.
         table = correlation_table(
             rows,
             predictors,
@@ -561,6 +620,16 @@ class Exp01(Protocol):
         write_csv(run.path / "tables" / "correlations_by_family.csv", by_family)
         write_csv(run.path / "tables" / "ridge.csv", ridge_rows(rows, config))
         write_csv(run.path / "tables" / "stability.csv", stability_rows(run, config, units))
+        write_csv(
+            run.path / "tables" / "exclusions.csv",
+            exclusion_rows(rows, config),
+            EXCLUSION_COLUMNS,
+        )
+        write_csv(
+            run.path / "tables" / "departures.csv",
+            protocol_departures(config.model_dump(mode="json")),
+            ["setting", "published", "used", "note"],
+        )
         summary = legacy_agreement(rows)
         write_json(run.path / "tables" / "summary.json", summary)
         pooled = pooled_rows(table)
@@ -601,33 +670,88 @@ def outcome_columns(config: Exp01Config) -> list[str]:
     return outcomes
 
 
+def _numeric(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The float features of a phase summary (drops its ``reason`` and other labels)."""
+    return {k: float(v) for k, v in summary.items() if k != "reason"}
+
+
+def _reason(*reasons: str) -> str:
+    return "; ".join(dict.fromkeys(r for r in reasons if r))
+
+
 def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
-    """One row of units.csv, read from the unit's stored phase outputs."""
+    """One row of units.csv, read from the unit's stored phase outputs.
+
+    Every row has the same columns: a unit whose task A diverged has ``nan`` predictors and
+    outcomes with the reason ``task_a_diverged``; an undefined outcome is ``nan`` with its
+    ``<outcome>_reason``.
+    """
     summary = _summary(run, unit, "task_a")
     row: dict[str, Any] = {k: summary[k] for k in ("dataset", "arch", "family", "seed")}
+    a_diverged = bool(summary["task_a_diverged"])
     row.update(
         unit=unit.id,
         params=summary["params"],
         log_params=math.log10(summary["params"]),
         task_a_acc=summary["task_a_acc"],
+        task_a_diverged=a_diverged,
+        task_a_diverged_step=summary["task_a_diverged_step"],
     )
-    slices = [_summary(run, unit, f"topology_{s}") for s in range(config.landscape.slices)]
-    for name in sorted(slices[0]):
-        values = np.array([float(sl[name]) for sl in slices])
+    slices = [
+        None if a_diverged else _summary(run, unit, f"topology_{s}")
+        for s in range(config.landscape.slices)
+    ]
+    names = _topology_names(config)
+    features = {name: np.full(len(slices), np.nan) for name in names}
+    reasons: list[str] = [TASK_A_DIVERGED] if a_diverged else []
+    for s, sl in enumerate(slices):
+        if sl is None:
+            continue
+        reasons.append(sl.get("reason", ""))
+        for name, value in _numeric(sl).items():
+            features[name][s] = value
+    for name in names:
+        values = features[name]
+        # a feature is defined only on every slice: averaging the finite ones would bias it
+        if not a_diverged and not np.isfinite(values).all():
+            reasons.append(NONFINITE_SLICE)
         row[name] = float(values.mean())
         row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    row["topology_reason"] = _reason(*reasons)
     if config.curvature.enabled:
-        curvature = _summary(run, unit, "curvature")
-        row.update({k: curvature[k] for k in CURVATURE_FEATURES})
+        curvature = {} if a_diverged else _summary(run, unit, "curvature")
+        for k in CURVATURE_FEATURES:
+            row[k] = float(curvature.get(k, math.nan))
+        finite = all(math.isfinite(row[k]) for k in CURVATURE_FEATURES)
+        row["curvature_reason"] = TASK_A_DIVERGED if a_diverged else ("" if finite else NONFINITE)
+    forget_reason: dict[str, str] = {}
     for label in strategy_labels(config):
-        forget = _summary(run, unit, f"forget_{label}")
-        row[f"aurc_{label}"] = forget["aurc"]
+        forget = {} if a_diverged else _summary(run, unit, f"forget_{label}")
+        forget_reason[label] = TASK_A_DIVERGED if a_diverged else forget["reason"]
+        row[f"aurc_{label}"] = float(forget.get("aurc", math.nan))
         for step in config.task_b.eval_steps:
-            row[f"ret@{step}_{label}"] = forget[f"ret@{step}"]
+            row[f"ret@{step}_{label}"] = float(forget.get(f"ret@{step}", math.nan))
+        row[f"diverged_{label}"] = bool(forget.get("diverged", False))
+        row[f"diverged_step_{label}"] = forget.get("diverged_step")
+        row[f"effective_strength_{label}"] = float(forget.get("effective_strength", math.nan))
+        row[f"stability_ratio_{label}"] = float(forget.get("stability_ratio", math.nan))
+        row[f"stability_action_{label}"] = forget.get("stability_action", "")
     for label in strategy_labels(config):
         if label != "naive":
             row[f"{label}_benefit"] = row[f"aurc_{label}"] - row["aurc_naive"]
+    for outcome in outcome_columns(config):
+        if outcome.endswith("_benefit"):
+            label = outcome.removesuffix("_benefit")
+            parts = [f"{lb}: {forget_reason[lb]}" for lb in (label, "naive") if forget_reason[lb]]
+            row[f"{outcome}_reason"] = TASK_A_DIVERGED if a_diverged else "; ".join(parts)
+        else:
+            row[f"{outcome}_reason"] = forget_reason[outcome.rsplit("_", 1)[1]]
     return row
+
+
+def _topology_names(config: Exp01Config) -> list[str]:
+    empty = plane_topology(np.full((1, 1), np.nan), legacy=config.topology.legacy)
+    return sorted(empty.features)
 
 
 def _summary(run: Run, unit: Unit, phase: str) -> dict[str, Any]:
@@ -635,6 +759,44 @@ def _summary(run: Run, unit: Unit, phase: str) -> dict[str, Any]:
         "summary"
     ]
     return result
+
+
+EXCLUSION_COLUMNS = ["unit", "what", "reason", "step"]
+
+
+def exclusion_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str, Any]]:
+    """Every unit, strategy and outcome left out of the analysis, with its reason and step."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r["task_a_diverged"]:
+            out.append(
+                {
+                    "unit": r["unit"],
+                    "what": "task A (every predictor and outcome)",
+                    "reason": TASK_A_DIVERGED,
+                    "step": r["task_a_diverged_step"],
+                }
+            )
+            continue
+        for label in strategy_labels(config):
+            if r[f"diverged_{label}"]:
+                out.append(
+                    {
+                        "unit": r["unit"],
+                        "what": f"task B with {label}",
+                        "reason": DIVERGED,
+                        "step": r[f"diverged_step_{label}"],
+                    }
+                )
+        for family in ("topology", "curvature"):
+            reason = r.get(f"{family}_reason", "")
+            if reason:
+                out.append({"unit": r["unit"], "what": family, "reason": reason, "step": None})
+        for outcome in outcome_columns(config):
+            reason = r[f"{outcome}_reason"]
+            if reason and DIVERGED not in reason:
+                out.append({"unit": r["unit"], "what": outcome, "reason": reason, "step": None})
+    return out
 
 
 def ridge_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str, Any]]:
@@ -681,15 +843,22 @@ def ridge_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str
 
 
 def stability_rows(run: Run, config: Exp01Config, units: list[Unit]) -> list[dict[str, Any]]:
-    """Slice-to-slice agreement of every topological feature (ICC(3,1) and ICC(2,1))."""
+    """Slice-to-slice agreement of every topological feature (ICC(3,1) and ICC(2,1)).
+
+    Units whose task A diverged have no slices and are left out (``n_units`` counts the rest).
+    """
     if config.landscape.slices < 2:
         return []
     per_unit = [
-        [_summary(run, u, f"topology_{s}") for s in range(config.landscape.slices)] for u in units
+        [_numeric(_summary(run, u, f"topology_{s}")) for s in range(config.landscape.slices)]
+        for u in units
+        if not _summary(run, u, "task_a")["task_a_diverged"]
     ]
     out = []
-    for name in sorted(per_unit[0][0]):
-        matrix = np.array([[float(sl[name]) for sl in unit] for unit in per_unit])
+    for name in _topology_names(config):
+        matrix = np.array([[sl[name] for sl in unit] for unit in per_unit]).reshape(
+            len(per_unit), config.landscape.slices
+        )
         result = icc(matrix)
         out.append(
             {
@@ -697,7 +866,7 @@ def stability_rows(run: Run, config: Exp01Config, units: list[Unit]) -> list[dic
                 "icc_3_1": result.icc3_1,
                 "icc_2_1": result.icc2_1,
                 "icc_p": result.p,
-                "n_units": matrix.shape[0],
+                "n_units": result.n,
                 "n_slices": matrix.shape[1],
             }
         )
@@ -710,13 +879,12 @@ def legacy_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     legacy = np.array([r["legacy_h0_total"] for r in rows])
     mean = np.array([r["window_mean_loss"] for r in rows])
-    from axionlab.stats import correlate
-
-    result = correlate(legacy, mean, n_permutations=0, n_bootstrap=0)
+    keep = np.isfinite(legacy) & np.isfinite(mean)
+    result = correlate(legacy[keep], mean[keep], n_permutations=0, n_bootstrap=0)
     return {
         "legacy_vs_window_mean_rho": result.rho,
         "legacy_vs_window_mean_p": result.p,
-        "n_units": len(rows),
+        "n_units": int(keep.sum()),
     }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from axionlab.protocols.base import Unit, provenance, require_phase
 from axionlab.protocols.exp01 import (
+    EXCLUSION_COLUMNS,
     Exp01Config,
     outcome_columns,
     pooled_rows,
@@ -39,9 +40,26 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     pooled = pooled_rows(table)
     doc = Document(f"EXP-01 — landscape topology vs forgetting ({config.name or run.path.name})")
 
+    exclusions = read_csv(run.path / "tables" / "exclusions.csv")
     doc.heading("Summary")
     doc.paragraph(_summary_text(run, config, rows, pooled, table))
+    doc.paragraph(_trust_text(config, rows, exclusions))
+    if exclusions:
+        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
+    doc.heading("Departures from the published protocol")
+    doc.paragraph(
+        "Every setting where this run differs from the lab's published EXP-01 protocol "
+        "(Feb 2026), and every choice the publication leaves open, with the value used."
+    )
+    doc.table(
+        read_csv(run.path / "tables" / "departures.csv"),
+        ["setting", "published", "used", "note"],
+        source="tables/departures.csv",
+    )
+
+    trained = {r["unit"] for r in rows if r["task_a_diverged"] != "True"}
+    units = [u for u in units if u.id in trained]
     doc.heading("Loss planes and persistence diagrams")
     doc.figure(
         _planes_figure(run, units[:MAX_PLANES], fig_dir / "planes.png"),
@@ -135,7 +153,8 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     ]
     if config.curvature.enabled:
         columns += ["hessian_top_eig", "hessian_trace", "fisher_trace"]
-    columns += [f"aurc_{label}" for label in strategy_labels(config)]
+    for label in strategy_labels(config):
+        columns += [f"aurc_{label}", f"diverged_{label}", f"effective_strength_{label}"]
     columns += [c for c in outcome_columns(config) if c.endswith("_benefit")]
     doc.table(rows, [c for c in columns if c in rows[0]], source="units.csv")
     doc.paragraph(provenance(run, "raw arrays under units/."))
@@ -193,6 +212,51 @@ def _summary_text(
         )
     if len(rows) < 10:
         parts.append("With this few units, correlations are illustrative only.")
+    return " ".join(parts)
+
+
+def _trust_text(
+    config: Exp01Config, rows: list[dict[str, str]], exclusions: list[dict[str, str]]
+) -> str:
+    """Divergence, stability and exclusions, named unit by unit (never a footnote)."""
+    parts = []
+    diverged = [e for e in exclusions if e["reason"] in ("diverged", "task_a_diverged")]
+    if diverged:
+        listed = "; ".join(f"{e['unit']} {e['what']} at step {e['step']}" for e in diverged)
+        parts.append(
+            f"Diverged (a non-finite loss or weight; training stopped there, its outcomes are "
+            f"nan and excluded from every statistic): {listed}."
+        )
+    else:
+        parts.append("No task-A or task-B training diverged.")
+    for label in strategy_labels(config):
+        unstable = [
+            f"{r['unit']} (lr·curvature / limit = {cell_float(r[f'stability_ratio_{label}']):.3g})"
+            for r in rows
+            if r[f"stability_action_{label}"] == "warned"
+        ]
+        scaled = [
+            f"{r['unit']} λ = {cell_float(r[f'effective_strength_{label}']):.4g}"
+            for r in rows
+            if r[f"stability_action_{label}"] == "scaled"
+        ]
+        if unstable:
+            parts.append(
+                f"Strategy {label}: the penalty step is unstable under task B's optimizer "
+                f"(task_b.stability = {config.task_b.stability}; run as configured) in "
+                f"{len(unstable)} unit(s): {', '.join(unstable)}."
+            )
+        if scaled:
+            parts.append(
+                f"Strategy {label}: strength lowered to the largest stable value "
+                f"(task_b.stability = scale) in {len(scaled)} unit(s): {', '.join(scaled)}."
+            )
+    others = [e for e in exclusions if e not in diverged]
+    if others:
+        parts.append(
+            f"{len(others)} further outcome(s) or feature families are undefined and excluded "
+            "(reasons in the table below); each correlation's n counts the defined rows only."
+        )
     return " ".join(parts)
 
 

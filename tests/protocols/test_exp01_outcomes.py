@@ -1,0 +1,187 @@
+"""EXP-01 outcomes are never artefacts: divergence and undefined outcomes are recorded states.
+
+Each test runs the smoke config through the CLI with a deliberately degenerate unit beside
+healthy ones and checks that the run completes, the unit's outcomes are nan with their reason,
+the correlations count only defined rows, and the report names the exclusion.
+"""
+
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+from axionlab.cli import main
+from axionlab.models import MODELS
+from axionlab.models.core import Classifier
+from axionlab.protocols import load_config
+from axionlab.protocols.exp01_published import protocol_departures
+from axionlab.runs import read_csv, read_npz
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "configs" / "exp01" / "smoke.yaml"
+FAST = [
+    "--set",
+    "curvature.enabled=false",
+    "--set",
+    "landscape.slices=1",
+    "--set",
+    "analysis.n_permutations=50",
+    "--set",
+    "analysis.n_bootstrap=50",
+]
+# mixer_mini's EWC penalty is unstable at lambda = 1000 (lr * lambda * max F ~ 6.7 > 2) and
+# overflows within 150 steps; mlp and cnn stay below the limit (ratio ~0.8).
+LONG_TASK_B = ["--set", "task_b.eval_steps=[0,5,10,150]", "--set", "task_b.aurc_max_step=150"]
+
+
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Path:
+    assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path), *FAST, *args]) == 0
+    return Path(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _by_unit(run: Path) -> dict[str, dict[str, str]]:
+    return {r["arch"]: r for r in read_csv(run / "units.csv")}
+
+
+@pytest.mark.slow
+def test_diverged_task_b_is_excluded_named_and_scale_keeps_it_finite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path / "warn", capsys, *LONG_TASK_B)
+    rows = _by_unit(run)
+    mixer = rows["mixer_mini"]
+    assert mixer["diverged_ewc"] == "True" and int(mixer["diverged_step_ewc"]) > 0
+    assert mixer["stability_action_ewc"] == "warned"
+    assert float(mixer["stability_ratio_ewc"]) > 1.0
+    for column in ("aurc_ewc", "ewc_benefit", "ret@10_ewc", "ret@150_ewc"):
+        assert math.isnan(float(mixer[column])), column
+    assert mixer["ewc_benefit_reason"] == "ewc: diverged"
+    for arch in ("mlp", "cnn"):
+        assert rows[arch]["diverged_ewc"] == "False" and rows[arch]["diverged_step_ewc"] == ""
+        assert math.isfinite(float(rows[arch]["ewc_benefit"]))
+    curve = read_npz(run / "units" / "digits__mixer_mini__s0" / "forget_ewc" / "curve.npz")
+    assert np.isnan(curve["acc_a"][-1])  # never an accuracy from non-finite logits
+    # no finite accuracy anywhere from a diverged model; correlations count defined rows only
+    table = read_csv(run / "correlations.csv")
+    assert {r["n"] for r in table if r["outcome"] == "ewc_benefit"} == {"2"}
+    assert {r["n"] for r in table if r["outcome"] == "aurc_naive"} == {"3"}
+    exclusions = read_csv(run / "tables" / "exclusions.csv")
+    assert [(e["unit"], e["reason"]) for e in exclusions] == [
+        ("digits__mixer_mini__s0", "diverged")
+    ]
+    summary = (run / "report" / "report.md").read_text().split("## ")[1]
+    assert "digits__mixer_mini__s0 task B with ewc at step" in summary
+    assert "unstable under task B's optimizer" in summary
+
+    scaled = _run(tmp_path / "scale", capsys, *LONG_TASK_B, "--set", "task_b.stability=scale")
+    mixer = _by_unit(scaled)["mixer_mini"]
+    assert mixer["diverged_ewc"] == "False" and mixer["stability_action_ewc"] == "scaled"
+    effective = float(mixer["effective_strength_ewc"])
+    assert 0 < effective < 1000.0 and math.isfinite(float(mixer["ewc_benefit"]))
+    assert f"{effective:.4g}" in (scaled / "report" / "report.md").read_text()
+    # the stable units keep the configured strength
+    assert float(_by_unit(scaled)["mlp"]["effective_strength_ewc"]) == 1000.0
+
+    assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path / "error"), *FAST,
+                 *LONG_TASK_B, "--set", "task_b.stability=error"]) == 2  # fmt: skip
+    assert "task_b.stability" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_diverged_task_a_completes_the_run_without_planes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path, capsys, "--set", "task_a.lr=1.0e+8")
+    rows = list(_by_unit(run).values())
+    assert all(r["task_a_diverged"] == "True" for r in rows)
+    assert all(math.isnan(float(r["task_a_acc"])) for r in rows)
+    assert all(r["topology_reason"] == "task_a_diverged" for r in rows)
+    unit = run / "units" / "digits__mlp__s0"
+    assert (unit / "task_a").is_dir() and not (unit / "plane_0").exists()
+    assert {r["n"] for r in read_csv(run / "correlations.csv")} == {"0"}
+    assert (
+        "task A (every predictor and outcome) at step" in (run / "report" / "report.md").read_text()
+    )
+
+
+class _SilentOnTaskA(Classifier):
+    """A model whose task-A outputs always lose to any output added later: acc_A(0) = 0."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
+        width = int(np.prod(input_shape))
+        super().__init__("test", nn.Flatten(), nn.Linear(width, num_classes))
+        self.silent = num_classes
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits: Tensor = self.head(self.body(x))
+        offset = torch.zeros(logits.shape[1])
+        offset[: self.silent] = -1e3
+        return logits + offset
+
+
+def _cifar100(root: Path, per_class: int) -> None:
+    base = root / "cifar-100-python"
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    prototypes = rng.integers(0, 200, (100, 3072))  # one learnable image per class
+    for split, n in (("train", 2 * per_class), ("test", per_class)):
+        labels = [c for c in range(100) for _ in range(n)]
+        noise = rng.integers(0, 40, (len(labels), 3072))
+        data = (prototypes[labels] + noise).astype(np.uint8)
+        with open(base / split, "wb") as fh:
+            pickle.dump({b"data": data, b"fine_labels": labels}, fh)
+
+
+@pytest.mark.slow
+def test_zero_accuracy_at_step_0_is_excluded_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if "silent_on_task_a" not in MODELS.names():
+        MODELS.add("silent_on_task_a", _SilentOnTaskA)
+    _cifar100(tmp_path / "data", per_class=2)
+    run = _run(
+        tmp_path / "runs",
+        capsys,
+        "--set",
+        f"datasets=[{{name: cifar100, root: {tmp_path / 'data'}, task_a_classes: 50, "
+        "options: {image_size: 8}}]",
+        "--set",
+        "architectures=[{name: mlp, options: {width: 16, depth: 1}}, "
+        "{name: cnn}, {name: silent_on_task_a}]",
+        "--set",
+        "task_a.epochs=10",
+    )
+    rows = _by_unit(run)
+    silent = rows["silent_on_task_a"]
+    for outcome in ("aurc_naive", "ret@5_naive", "ewc_benefit"):
+        assert math.isnan(float(silent[outcome])), outcome
+    assert silent["aurc_naive_reason"] == "zero_initial_accuracy"
+    assert "zero_initial_accuracy" in silent["ewc_benefit_reason"]
+    for arch in ("mlp", "cnn"):
+        assert rows[arch]["aurc_naive_reason"] == ""
+    table = read_csv(run / "correlations.csv")
+    assert {r["n"] for r in table if r["outcome"] == "aurc_naive"} <= {"2", "1", "0"}
+    exclusions = read_csv(run / "tables" / "exclusions.csv")
+    assert ("cifar100__silent_on_task_a__s0", "aurc_naive", "zero_initial_accuracy") in {
+        (e["unit"], e["what"], e["reason"]) for e in exclusions
+    }
+    assert "zero_initial_accuracy" in (run / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["quick", "paper-cifar100", "paper-resisc45", "paper-cub200"])
+def test_every_departure_from_the_published_protocol_is_listed(name: str) -> None:
+    config = load_config(ROOT / "configs" / "exp01" / f"{name}.yaml")
+    rows = protocol_departures(config.model_dump(mode="json"))
+    settings = {r["setting"] for r in rows}
+    # open choices and standing departures are always listed, with the value used
+    assert {"task_a.augment", "task_b.train.momentum", "landscape mode", "divergence"} <= settings
+    header = (ROOT / "configs" / "exp01" / f"{name}.yaml").read_text().split("\nprotocol:")[0]
+    for row in rows:
+        if row["setting"].startswith(("task_", "landscape.", "ewc.")):
+            assert row["setting"] in header, f"{name}.yaml header misses {row['setting']}"
+    if name.startswith("paper"):
+        assert config.task_a.augment == "crop_flip"  # type: ignore[attr-defined]
