@@ -65,3 +65,23 @@ def test_unknown_strategy_is_one_line_error(capsys):  # type: ignore[no-untyped-
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "Did you mean 'ewc'" in err
+
+
+def test_a_diverged_unit_is_recorded_excluded_and_named(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    args = ["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "stream.scenarios=[class_il]"]
+    args += ["--set", "train={optimizer: sgd, lr: 0.05, epochs: 1, batch_size: 128}"]
+    args += ["--set", "strategies=[{name: naive}, {name: ewc, options: {strength: 1.0e+9}}]"]
+    args += ["--set", "seeds=[0, 1]"]
+    assert main(args) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = {(r["label"], r["seed"]): r for r in read_csv(run / "results.csv")}
+    for seed in ("0", "1"):
+        ewc, naive = rows[("ewc", seed)], rows[("naive", seed)]
+        assert ewc["diverged"] == "True" and ewc["diverged_task"] == "1"
+        assert int(ewc["diverged_step"]) >= 1 and ewc["avg_acc"] == "nan"
+        assert naive["diverged"] == "False" and float(naive["avg_acc"]) > 0
+    summary = {r["label"]: r for r in read_csv(run / "summary.csv")}
+    assert (summary["ewc"]["n"], summary["ewc"]["n_diverged"]) == ("0", "2")
+    assert (summary["naive"]["n"], summary["naive"]["n_diverged"]) == ("2", "0")
+    report = (run / "report" / "report.md").read_text()
+    assert "class_il__ewc__s0 in task 1 at step" in report

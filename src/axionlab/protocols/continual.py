@@ -11,6 +11,10 @@ permutations through :func:`run_continual`'s named streams.
 
 The analysis writes ``results.csv`` (one row per unit) and ``summary.csv`` (mean and 95%
 Student-t interval over seeds per scenario × strategy).
+
+A unit whose training diverged (a non-finite loss or weight in any task) is a recorded state:
+``diverged`` is true, ``diverged_task``/``diverged_step`` say where, its metrics are ``nan``, the
+summary counts only the other seeds (``n``; ``n_diverged`` the rest) and the report names it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from axionlab.train import TrainConfig
 ScenarioName = Literal["class_il", "task_il", "domain_il"]
 
 METRICS = ("avg_acc", "bwt", "forgetting")
-RESULT_COLUMNS = ["scenario", "strategy", "label", "seed", *METRICS, "unit"]
+DIVERGENCE = ("diverged", "diverged_task", "diverged_step")
+RESULT_COLUMNS = ["scenario", "strategy", "label", "seed", *METRICS, *DIVERGENCE, "unit"]
 
 
 class StreamSection(Section):
@@ -88,7 +93,8 @@ def _dataset(config: ContinualConfig) -> Dataset:
 
 class Continual(Protocol):
     name = "continual"
-    VERSION = "1"
+    VERSION = "2"
+    """2: a diverged stream stops and scores nan (was: trained on and scored NaN weights)."""
     Config = ContinualConfig
 
     def check_inputs(self, config: RunConfig) -> None:
@@ -148,6 +154,9 @@ class Continual(Protocol):
                 "avg_acc": result.avg_acc,
                 "bwt": result.bwt,
                 "forgetting": result.forgetting,
+                "diverged": result.diverged_task is not None,
+                "diverged_task": result.diverged_task,
+                "diverged_step": result.diverged_step,
             }
 
         key = phase_key(
@@ -193,14 +202,16 @@ def summary_rows(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         groups.setdefault((row["scenario"], row["label"]), []).append(row)
     out: list[Mapping[str, Any]] = []
     for (scenario, label), members in groups.items():
+        defined = [r for r in members if not r["diverged"]]
         entry: dict[str, Any] = {
             "scenario": scenario,
             "strategy": members[0]["strategy"],
             "label": label,
-            "n": len(members),
+            "n": len(defined),
+            "n_diverged": len(members) - len(defined),
         }
         for metric in METRICS:
-            mean, low, high, _ = mean_ci([r[metric] for r in members])
+            mean, low, high, _ = mean_ci([r[metric] for r in defined] or [float("nan")])
             entry.update({metric: mean, f"{metric}_low": low, f"{metric}_high": high})
         out.append(entry)
     return out

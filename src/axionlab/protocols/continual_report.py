@@ -39,16 +39,30 @@ def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
         f"'{config.dataset.name}', model {config.architecture.display}. Cells: mean ± half-width "
         "of the 95% Student-t interval over seeds, in %."
     )
+    results = read_csv(run.path / "results.csv")
+    diverged = [r for r in results if r["diverged"] == "True"]
+    doc.paragraph(
+        "Diverged (a non-finite loss or weight; the stream stopped there, its metrics are nan "
+        "and excluded from the summary): "
+        + "; ".join(
+            f"{r['unit']} in task {r['diverged_task']} at step {r['diverged_step']}"
+            for r in diverged
+        )
+        + "."
+        if diverged
+        else "No unit's training diverged."
+    )
     rows = [
         {
             "scenario": r["scenario"],
             "strategy": r["label"],
             "n": r["n"],
+            "n_diverged": r["n_diverged"],
             **{m: _percent(r[m], r[f"{m}_high"]) for m in METRICS},
         }
         for r in summary
     ]
-    doc.table(rows, ["scenario", "strategy", "n", *METRICS], source="summary.csv")
+    doc.table(rows, ["scenario", "strategy", "n", "n_diverged", *METRICS], source="summary.csv")
 
     doc.heading("Average accuracy")
     doc.figure(
@@ -74,8 +88,8 @@ def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
 
     doc.heading("Units")
     doc.table(
-        read_csv(run.path / "results.csv"),
-        ["scenario", "label", "seed", *METRICS, "unit"],
+        results,
+        ["scenario", "label", "seed", *METRICS, "diverged", "unit"],
         source="results.csv",
     )
     doc.paragraph(provenance(run, "accuracy matrices under units/."))
