@@ -185,3 +185,173 @@ def test_provenance_line_names_protocol_version_and_stored_files():
     stem = "Protocol exp01 v3; config: config.yaml; environment: env.json"
     assert provenance(run) == stem + "."
     assert provenance(run, "raw arrays under units/.") == stem + "; raw arrays under units/."
+
+
+# --- faults: each builds its bad input, expects one error line or a healed run -----------------
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("recomputing")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def _files(path: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_traversal_unit_id_is_refused_and_a_sibling_run_is_untouched(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    victim = execute(load_config_text(tmp_path, "units: [a]"), runs_dir=runs)
+    before = _files(victim.path)
+    evil = f"x/../../../{victim.path.name}/units/a"
+    config = load_config_text(tmp_path, f"units: ['{evil}']\ntoy:\n  n: 9")
+    with pytest.raises(Exception, match="is not a valid name"):
+        execute(config, runs_dir=runs)
+    assert _files(victim.path) == before
+    failed = [r for r in runs.glob("toy/*") if r != victim.path]
+    assert Run(failed[0]).info["status"] == "failed"
+    assert "is not a valid name" in Run(failed[0]).info["reason"]
+
+
+def load_config_text(tmp_path: Path, body: str) -> Any:
+    path = tmp_path / f"cfg{len(list(tmp_path.glob('cfg*.yaml')))}.yaml"
+    path.write_text(f"protocol: toy\nseed: 3\n{body}\n")
+    return load_config(path)
+
+
+def _tamper(phase: Path) -> None:
+    write_npz(phase / "x.npz", {"x": np.full(5, 666.0)})
+
+
+def _truncate(phase: Path) -> None:
+    (phase / "x.npz").write_bytes((phase / "x.npz").read_bytes()[:40])
+
+
+def _delete(phase: Path) -> None:
+    (phase / "x.npz").unlink()
+
+
+def _short_manifest(phase: Path) -> None:
+    (phase / "manifest.json").write_text('{"unit": "b", "phase": "draw", "key": "0123456789')
+
+
+@pytest.mark.parametrize("fault", [_tamper, _truncate, _delete, _short_manifest])
+def test_corrupted_phase_stops_report_and_resume_heals_it(tmp_path, config_file, capsys, fault):
+    config = load_config(config_file)
+    run = execute(config, runs_dir=tmp_path / "runs")
+    table = (run.path / "tables/units.csv").read_bytes()
+    fault(run.phase_dir("b", "draw"))
+    assert main(["report", str(run.path)]) == 2
+    line = _one_error_line(capsys)
+    assert str(run.phase_dir("b", "draw")) in line and ("x.npz" in line or "manifest" in line)
+    with pytest.raises(Exception, match=r"x\.npz|manifest\.json"):
+        require_phase(Run(run.path), "b", "draw")
+    execute(config, runs_dir=tmp_path / "runs", resume=run.path)
+    assert run.info["status"] == "complete"
+    assert (run.path / "tables/units.csv").read_bytes() == table  # healed, same numbers
+    assert main(["report", str(run.path)]) == 0
+
+
+def test_report_checks_phase_keys_against_the_config(tmp_path, config_file, capsys):
+    run = execute(load_config(config_file), runs_dir=tmp_path / "runs")
+    config_yaml = run.path / "config.yaml"
+    config_yaml.write_text(config_yaml.read_text().replace("n: 5", "n: 6"))
+    assert main(["report", str(run.path)]) == 2
+    assert "does not match the key" in _one_error_line(capsys)
+
+
+def test_report_refuses_invalid_stored_config(tmp_path, config_file, capsys):
+    run = execute(load_config(config_file), runs_dir=tmp_path / "runs")
+    (run.path / "config.yaml").write_text("protocol: [toy\n")
+    assert main(["report", str(run.path)]) == 2
+    assert "config.yaml is not a readable YAML config" in _one_error_line(capsys)
+
+
+def test_user_fault_inside_a_unit_fails_the_run_with_its_reason(
+    tmp_path, config_file, capsys, monkeypatch
+):
+    from axionlab.errors import DataError
+
+    def bad_labels(self: Any, run: Run, config: Any, unit: Unit) -> None:
+        raise DataError(f"labels of unit {unit.id} lie outside num_classes=10")
+
+    monkeypatch.setattr(Toy, "run_unit", bad_labels)
+    assert main(["run", str(config_file), "--runs-dir", str(tmp_path / "r")]) == 2
+    assert "outside num_classes" in _one_error_line(capsys)
+    (run_dir,) = (tmp_path / "r/toy").iterdir()
+    info = Run(run_dir).info
+    assert info["status"] == "failed" and "outside num_classes" in info["reason"]
+
+
+def test_full_disk_is_one_line_and_the_run_says_failed(tmp_path, config_file, capsys, monkeypatch):
+    import errno
+
+    def no_space(self: Any, run: Run, config: Any, unit: Unit) -> None:
+        def compute(d: Path) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", str(d / "x.npz"))
+
+        run.phase(unit.id, "draw", "k", compute)
+
+    monkeypatch.setattr(Toy, "run_unit", no_space)
+    assert main(["run", str(config_file), "--runs-dir", str(tmp_path / "r")]) == 2
+    line = _one_error_line(capsys)
+    assert "x.npz failed: no space left on the device" in line and "--resume" in line
+    (run_dir,) = (tmp_path / "r/toy").iterdir()
+    info = Run(run_dir).info
+    assert info["status"] == "failed" and "no space left" in info["reason"]
+    assert not list(run_dir.glob("units/*/.*tmp*"))
+
+
+def test_failure_before_the_units_does_not_leave_the_run_running(
+    tmp_path, config_file, monkeypatch
+):
+    def threads(config: Any) -> None:
+        raise RuntimeError("set_num_threads: 100000000000000000000 is too large")
+
+    monkeypatch.setattr("axionlab.protocols.base._prepare", threads)
+    with pytest.raises(RuntimeError):
+        execute(load_config(config_file), runs_dir=tmp_path / "r")
+    (run_dir,) = (tmp_path / "r/toy").iterdir()
+    assert Run(run_dir).info["status"] == "failed"
+    assert "too large" in Run(run_dir).info["reason"]
+
+
+_HOLD = """
+import sys, time
+from axionlab.runs import Run
+with Run(sys.argv[1]).writing():
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_resume_refuses_a_run_with_a_live_writer(tmp_path, config_file, capsys):
+    import subprocess
+    import sys
+
+    run = execute(load_config(config_file), runs_dir=tmp_path / "runs")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(run.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        args = ["run", str(config_file), "--resume", str(run.path)]
+        assert main(args) == 2
+        assert f"being written by process {holder.pid}" in _one_error_line(capsys)
+        assert run.info["status"] == "complete"  # the live writer's status is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0  # the killed writer's lock is taken over
+
+
+def test_garbage_index_is_one_line_naming_the_repair(tmp_path, config_file, capsys):
+    runs = tmp_path / "runs"
+    run = execute(load_config(config_file), runs_dir=runs)
+    (runs / "index.db").write_bytes(b"\x00garbage" * 100)
+    assert main(["ls", "--runs-dir", str(runs)]) == 2
+    assert "axionlab ls --rebuild" in _one_error_line(capsys)
+    assert main(["ls", "--runs-dir", str(runs), "--rebuild"]) == 0
+    assert str(run.path) in capsys.readouterr().out

@@ -41,7 +41,7 @@ def write_x(value: float):
     "name", ["x/../../victim", "..", ".hidden", "", "a b", "a\n", "ü", "x" * 129, "/abs", 3]
 )
 def test_check_name_refuses_path_like_names(name):
-    with pytest.raises(ConfigError, match="is not a valid name.*folder name"):
+    with pytest.raises(ConfigError, match=r"is not a valid name.*folder name"):
         check_name("unit id", name)
 
 
@@ -129,14 +129,12 @@ def test_verify_only_never_computes_and_checks_the_key(tmp_path):
     run = make_run(tmp_path)
     run.phase("u", "p", phase_key("1", {"a": 1}), write_x(1.0))
     checker = Run(run.path, verify_only=True)
-    with pytest.raises(PhaseError, match="does not match the key .* the config gives"):
+    with pytest.raises(PhaseError, match=r"does not match the key .* the config gives"):
         checker.phase("u", "p", phase_key("1", {"a": 2}), write_x(2.0))
-    with pytest.raises(PhaseMissing, match="not complete.*--resume"):
+    with pytest.raises(PhaseMissing, match=r"not complete.*--resume"):
         checker.phase("u", "q", phase_key("1", {}), write_x(2.0))
     assert not run.phase_dir("u", "q").exists()
-    assert checker.phase("u", "p", phase_key("1", {"a": 1}), write_x(2.0)).summary == {
-        "value": 1.0
-    }
+    assert checker.phase("u", "p", phase_key("1", {"a": 1}), write_x(2.0)).summary == {"value": 1.0}
 
 
 def _chain(run: Run, value: float) -> tuple:
@@ -156,7 +154,7 @@ def test_recomputed_input_with_new_content_makes_downstream_stale(tmp_path):
     _truncate(up.path / "x.npz")
     # A crash right after the upstream phase healed must still redo the downstream one.
     Run(run.path).phase("u", "up", phase_key("1", {}), write_x(5.0))
-    with pytest.raises(PhaseError, match="inputs .*u/up.* changed"):
+    with pytest.raises(PhaseError, match=r"inputs .*u/up.* changed"):
         _chain(Run(run.path, verify_only=True), 0.0)
     up2, down2 = _chain(Run(run.path), 7.0)
     assert up2.reused and not down2.reused and down2.summary == {"y": 10.0}

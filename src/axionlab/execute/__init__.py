@@ -10,8 +10,13 @@ Functions and items must be picklable (module-level functions, plain data).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
@@ -34,11 +39,61 @@ class InProcessExecutor:
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [fn(item) for item in items]
 
+    def close(self) -> None:
+        """Nothing to stop (every executor has ``close``)."""
+
 
 def _init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _init_pool_worker(threads: int, parent: int, death_signal: bool) -> None:
+    """Start a pool worker that exits when the driver ``parent`` dies, however it dies."""
+    exit_with_parent(parent, death_signal=death_signal)
+    _init_worker(threads)
+
+
+def exit_with_parent(parent: int, *, death_signal: bool = True, interval: float = 0.25) -> None:
+    """Make this process exit within ``interval`` seconds of the death of process ``parent``.
+
+    A killed driver cannot stop its workers, and orphans would go on writing its run directory
+    (racing a resumed run). On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` has the kernel kill
+    this process when its parent dies; it is tied to the parent *thread* that started this
+    process, so callers pass ``death_signal=False`` when that thread may end before the process.
+    Everywhere, a daemon thread polls ``os.getppid()`` and calls ``os._exit`` once this process
+    has been re-parented.
+
+    Parameters
+    ----------
+    parent
+        The pid of the process whose death ends this one (the pool's driver).
+    death_signal
+        Also ask the Linux kernel for the parent-death signal.
+    interval
+        Seconds between two polls of the parent pid.
+    """
+    if death_signal and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still applies
+    if os.getppid() != parent:  # died before the signal was armed
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent, interval), name="axionlab-exit-with-parent", daemon=True
+    ).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 class ProcessPoolExecutor:
@@ -47,7 +102,8 @@ class ProcessPoolExecutor:
     The workers start on the first ``map`` with more than one item and are kept for later calls,
     so repeated work (several loss planes, tiles of many diagrams) pays the start-up (importing
     torch, ~1-3 s per worker) once. ``close()`` or a ``with`` block stops them; otherwise they
-    stop when the executor is garbage-collected or the interpreter exits.
+    stop when the executor is garbage-collected or the interpreter exits, and within a second
+    of the driver's death, even by SIGKILL (:func:`exit_with_parent`).
     """
 
     def __init__(self, workers: int | None = None, threads_per_worker: int = 1) -> None:
@@ -55,6 +111,8 @@ class ProcessPoolExecutor:
         if self.workers < 1:
             raise ConfigError(f"executor.workers must be >= 1, got {self.workers}")
         self.threads_per_worker = threads_per_worker
+        self.death_signal = True
+        """Arm Linux's parent-death signal in workers (else only the parent-pid watchdog)."""
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -62,11 +120,14 @@ class ProcessPoolExecutor:
         if len(items) <= 1 or self.workers == 1:
             return [fn(item) for item in items]
         if self._pool is None:
+            # The parent-death signal follows the thread that spawns a worker (the one calling
+            # map); only the main thread is sure to live as long as the process.
+            main = threading.current_thread() is threading.main_thread()
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=mp.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.threads_per_worker,),
+                initializer=_init_pool_worker,
+                initargs=(self.threads_per_worker, os.getpid(), main and self.death_signal),
             )
         try:
             return list(self._pool.map(fn, items))
@@ -115,6 +176,9 @@ class RayExecutor:
         remote: Any = self._ray.remote(num_cpus=self.cpus_per_task)(_call_with_threads)
         refs = [remote.remote(fn, item, self.cpus_per_task) for item in items]
         return list(self._ray.get(refs))
+
+    def close(self) -> None:
+        """Leave the Ray instance running (other work may share it)."""
 
 
 def _call_with_threads(fn: Callable[[T], R], item: T, threads: int) -> R:

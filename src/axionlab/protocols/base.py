@@ -9,6 +9,8 @@ never knows which executor runs its units.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ from axionlab.errors import ConfigError, UserError
 from axionlab.execute import make_executor
 from axionlab.registry import Registry
 from axionlab.repro import seed_everything
-from axionlab.runs.store import Run
+from axionlab.runs import PhaseError, PhaseMissing, Run, StorageError, storage_error
+from axionlab.runs.store import MANIFEST
 from axionlab.track import make_tracker
 
 
@@ -63,6 +66,7 @@ class Protocol(ABC):
 
 
 PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
+log = logging.getLogger(__name__)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -104,7 +108,12 @@ def _run_unit_job(job: tuple[str, str, Unit]) -> str:
 def execute(
     config: RunConfig, *, runs_dir: str | Path = "runs", resume: str | Path | None = None
 ) -> Run:
-    """Run (or resume) a protocol end to end and return its run directory."""
+    """Run (or resume) a protocol end to end and return its run directory.
+
+    The run directory is held by one writer at a time (a second live ``--resume`` gets a one-line
+    error). Any failure once the directory exists, from seeding to the report, leaves run.json
+    ``failed`` with the reason; a full disk or unwritable directory becomes a one-line error.
+    """
     protocol = PROTOCOLS.get(config.protocol)()
     protocol.check_inputs(config)
     config_yaml = dump_yaml(config)
@@ -117,25 +126,48 @@ def execute(
                 "config.yaml; resume with the same config and overrides, or start a "
                 "new run"
             )
-        run.clean_scratch()
-        run.set_status("running")
     else:
         run = Run.create(
             runs_dir, protocol.name, protocol.VERSION, config_yaml, config.config_hash()
         )
-    _prepare(config)
-    units = protocol.plan(config)
-    executor = make_executor(config.executor.kind, **_executor_options(config))
-    try:
-        executor.map(_run_unit_job, [(str(run.path), "config.yaml", unit) for unit in units])
-        metrics = protocol.analyse(run, config)
-        report = protocol.report(run, config)
-    except BaseException:
-        run.set_status("failed")
-        raise
-    run.set_status("complete")
+    with run.writing():
+        executor: Any = None
+        try:
+            if resume is not None:
+                run.clean_scratch()
+                run.set_status("running")
+            _prepare(config)
+            units = protocol.plan(config)
+            executor = make_executor(config.executor.kind, **_executor_options(config))
+            executor.map(_run_unit_job, [(str(run.path), "config.yaml", unit) for unit in units])
+            metrics = protocol.analyse(run, config)
+            report = protocol.report(run, config)
+        except BaseException as err:
+            mapped = storage_error(err) or (err if isinstance(err, StorageError) else None)
+            _mark_failed(run, mapped or err)
+            if mapped is not None:
+                raise StorageError(
+                    f"{mapped}; then continue with 'axionlab run CONFIG --resume {run.path}'"
+                ) from err
+            raise
+        finally:
+            if executor is not None and hasattr(executor, "close"):
+                executor.close()
+        run.set_status("complete")
     mirror_to_tracker(run, config, metrics, report)
     return run
+
+
+def _mark_failed(run: Run, err: BaseException) -> None:
+    """Record the failure in run.json; a store that cannot even take that must not hide ``err``."""
+    if isinstance(err, KeyboardInterrupt):
+        reason = "interrupted"
+    else:
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:500]
+    try:
+        run.set_status("failed", reason=reason)
+    except (OSError, UserError, sqlite3.Error):
+        pass
 
 
 def _executor_options(config: RunConfig) -> dict[str, Any]:
@@ -164,12 +196,46 @@ def mirror_to_tracker(
 
 
 def rebuild_report(run_dir: str | Path) -> Path:
-    """Re-analyse a run from its stored results and rebuild its report."""
+    """Re-analyse a run from its stored results and rebuild its report.
+
+    Nothing is recomputed: every phase the config plans is first checked (verify-only
+    :meth:`Run.phase`): its manifest exists, its key is the one the config gives it, its files
+    match their checksums. Any mismatch stops with a one-line :class:`PhaseError` naming the file.
+    """
     run = Run.open(run_dir)
     config = config_from_data(run.config_data(), source=str(run.path / "config.yaml"))
     protocol = PROTOCOLS.get(config.protocol)()
-    protocol.analyse(run, config)
-    return protocol.report(run, config)
+    with run.writing(), run.verifying():
+        verify_phases(run, config, protocol)
+        protocol.analyse(run, config)
+        return protocol.report(run, config)
+
+
+def verify_phases(run: Run, config: RunConfig, protocol: Protocol) -> None:
+    """Check every planned phase of ``run`` against ``config`` without computing anything.
+
+    Runs each unit with the store in verify-only mode, so keys come from the protocol's own code.
+    A unit whose ``run_unit`` needs inputs that are absent here (a dataset directory) cannot have
+    its keys recomputed: its stored phases are then checked against their checksums only, with a
+    warning.
+
+    Raises
+    ------
+    PhaseError
+        When a phase is missing, has another key, or a file fails its checksum.
+    """
+    with run.verifying():
+        for unit in protocol.plan(config):
+            try:
+                protocol.run_unit(run, config, unit)
+            except PhaseError:
+                raise
+            except UserError as err:
+                log.warning(
+                    "phase keys of unit '%s' not checked against the config: %s", unit.id, err
+                )
+                for manifest in sorted(run.unit_dir(unit.id).glob(f"*/{MANIFEST}")):
+                    run.verified(unit.id, manifest.parent.name)
 
 
 def provenance(run: Run, outputs: str = "") -> str:
@@ -183,11 +249,19 @@ def provenance(run: Run, outputs: str = "") -> str:
 
 
 def require_phase(run: Run, unit: str, phase: str) -> Path:
-    """Directory of a complete phase, or a clear error telling the user to resume the run."""
-    record = run.completed(unit, phase)
-    if record is None:
-        raise UserError(
+    """Directory of a complete phase whose files match their checksums.
+
+    Raises
+    ------
+    PhaseMissing
+        When the phase is not complete (the message says how to resume the run).
+    PhaseError
+        When its manifest is unreadable or a file does not match its checksum.
+    """
+    try:
+        return run.verified(unit, phase).path
+    except PhaseMissing:
+        raise PhaseMissing(
             f"{run.path}: phase '{phase}' of unit '{unit}' is not complete; finish "
             f"the run with 'axionlab run CONFIG --resume {run.path}'"
-        )
-    return record.path
+        ) from None

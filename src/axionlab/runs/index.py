@@ -13,6 +13,7 @@ atomically, skipping (and reporting) unreadable ``run.json`` and manifest files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -188,9 +189,10 @@ def rebuild_index(root: str | Path) -> RunIndex:
         for suffix in ("-wal", "-shm"):
             Path(f"{index.path}{suffix}").unlink(missing_ok=True)
         os.replace(tmp, index.path)
-    except (OSError, sqlite3.OperationalError) as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and (mapped := storage_error(err, "rebuilding the index:")):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if mapped := storage_error(err, "rebuilding the index:"):
             raise mapped from None
         raise
     for line in index.skipped:
