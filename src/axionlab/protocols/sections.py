@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
 
-from axionlab.config import Section, registered_name
+from axionlab.config import Options, SafeLabel, Section, check_memory, registered_name
 from axionlab.continual import STRATEGIES, build_strategy
 from axionlab.data import DATASETS
-from axionlab.errors import InputError
-from axionlab.models import MODELS
+from axionlab.errors import ConfigError, InputError, UserError
+from axionlab.models import MODELS, build_model
 
 DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
 ModelName = Annotated[str, AfterValidator(registered_name(MODELS))]
 StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
+
+TRAINING_BYTES_PER_PARAMETER = 16
+"""float32 weights, gradients and two Adam moments: what training holds per parameter."""
 
 
 class _Labelled(Protocol):
@@ -36,27 +40,75 @@ class DatasetSpec(Section):
 
     name: DatasetName
     root: str | None = None
-    options: dict[str, Any] = {}
+    options: Options = {}
 
 
 class ArchitectureSpec(Section):
-    """A model from the registry, with constructor options and an optional display label."""
+    """A model from the registry, with constructor options and an optional display label.
+
+    The label (or, without one, the registered name) names unit folders, so it must be a
+    :data:`~axionlab.config.SafeName`.
+    """
 
     name: ModelName
-    options: dict[str, Any] = {}
-    label: str = ""
+    options: Options = {}
+    label: SafeLabel = ""
 
     @property
     def display(self) -> str:
         return self.label or self.name
+
+    def check(self, input_shape: tuple[int, ...], num_classes: int, where: str) -> int:
+        """Build the model shape-only (meta device) and check that training it fits in memory.
+
+        Protocols call this from ``check_inputs`` once the dataset's input shape is known, so a
+        bad option (a negative width, an unknown key) fails at ``check`` time.
+
+        Parameters
+        ----------
+        input_shape, num_classes
+            What the model is built for (one example's shape, the dataset's classes).
+        where
+            Dotted config key of this spec, e.g. ``"architectures.0"``.
+
+        Returns
+        -------
+        The model's parameter count.
+
+        Raises
+        ------
+        ConfigError
+            Naming ``<where>.options`` (or ``<where>.name``) when the model cannot be built, or
+            ``<where>.options`` when training it needs more memory than the machine has.
+        """
+        try:
+            model = build_model(
+                self.name, tuple(input_shape), num_classes, device="meta", **self.options
+            )
+        except UserError as err:
+            raise ConfigError(f"{where}.options: {err}") from None
+        except (TypeError, ValueError, RuntimeError) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(
+                f"{where}.options: model '{self.name}' cannot be built for inputs of shape "
+                f"{tuple(input_shape)} and {num_classes} classes with options {self.options} "
+                f"({message}); fix the options"
+            ) from None
+        n_params = sum(math.prod(p.shape) for p in model.parameters())
+        check_memory(
+            f"{where}.options",
+            float(n_params) * TRAINING_BYTES_PER_PARAMETER,
+            f"training model '{self.display}' ({n_params:.3g} parameters)",
+        )
+        return n_params
 
 
 class StrategySpec(Section):
     """A registered strategy, its constructor options and a label (a directory-safe name)."""
 
     name: StrategyName
-    options: dict[str, Any] = Field(default_factory=dict)
-    label: str = Field(default="", pattern=r"^[\w.-]*$")
+    options: Options = Field(default_factory=dict)
+    label: SafeLabel = ""
 
     @property
     def display(self) -> str:
