@@ -40,12 +40,21 @@ GEM's EWC baseline     λ        squared gradient of one mean loss over the   �
                                 task's memories (batch-mean, B = memory)     with the memory)
 ===================== ======== ============================================ =====================
 
-``r`` is the per-example / batch-mean Fisher trace ratio. Measured on the quick config's task-A
-models (digits 0–4, empirical Fisher on 900 training examples, batch 64;
-``benchmarks/ewc_fisher.py``): r = 47 for ``mlp-64x2`` and 36 for ``cnn`` (REFERENCES, 2026-02),
-so axionlab's λ = 1000 is Avalanche's λ ≈ 18–24k and Mammoth's ≈ 500. Options reproduce the
-peers' definitions: ``fisher_estimate="batch_mean"`` with ``fisher_batch_size=B`` and
-``penalty="full"`` (no ½) is Avalanche's penalty at its batch size ``B``.
+``r_B`` is the per-example / batch-mean Fisher trace ratio at batch size ``B``. Measured on the
+quick config's trained task-A models (digits 0–4, empirical Fisher on 900 task-A training
+examples; ``python benchmarks/ewc_fisher.py RUN_DIR``, 2026-12-02):
+
+============ ====== ====== =======
+model         r_32   r_64   r_128
+============ ====== ====== =======
+mlp-64x2      34.1   46.0   39.5
+cnn           35.4   72.1   119.2
+vit_mini      19.4   48.4   95.3
+============ ====== ====== =======
+
+So at batch 64 axionlab's λ = 1000 is Avalanche's λ ≈ 23–36k and Mammoth's ≈ 500. Options
+reproduce the peers' definitions: ``fisher_estimate="batch_mean"`` with ``fisher_batch_size=B``
+and ``penalty="full"`` (no ½) is Avalanche's penalty at its batch size ``B``.
 """
 
 from __future__ import annotations
