@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -62,7 +62,7 @@ from axionlab.capacity import (
 from axionlab.capacity.family import Kind
 from axionlab.capacity.perceptron import Distribution
 from axionlab.capacity.tasks import CrossKind
-from axionlab.config import RunConfig, Section
+from axionlab.config import RunConfig, Section, check_memory, machine_memory
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
 from axionlab.repro import numpy_rng, torch_generator
 from axionlab.runs import (
@@ -78,6 +78,7 @@ from axionlab.runs import (
 from axionlab.stats import PowerLawComparison, compare_power_laws
 
 Group = Literal["depth", "width", "bottleneck", "frozen"]
+Size = Annotated[int, Field(ge=1)]
 VOLUME_MEASURES = ("total_params", "trainable_params")
 AREA_MEASURES = (
     "interface_params",
@@ -107,10 +108,10 @@ class FamilySpec(Section):
     kind: Kind
     groups: list[Group] = Field(["depth", "width", "bottleneck", "frozen"], min_length=1)
     base_width: int | None = Field(None, ge=1)
-    depths: tuple[int, ...] | None = Field(None, min_length=1)
-    widths: tuple[int, ...] | None = Field(None, min_length=1)
-    bottlenecks: tuple[int, ...] | None = Field(None, min_length=1)
-    frozen_widths: tuple[int, ...] | None = Field(None, min_length=1)
+    depths: tuple[Size, ...] | None = Field(None, min_length=1)
+    widths: tuple[Size, ...] | None = Field(None, min_length=1)
+    bottlenecks: tuple[Size, ...] | None = Field(None, min_length=1)
+    frozen_widths: tuple[Size, ...] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _unique_groups(self) -> FamilySpec:
@@ -157,7 +158,7 @@ class CrossSection(Section):
 class CoverSection(Section):
     """Perceptron separability curves against Cover's closed form (the calibration unit)."""
 
-    dims: list[int] = Field([5, 10, 20], min_length=1)
+    dims: list[Size] = Field([5, 10, 20], min_length=1)
     trials: int = Field(200, ge=10)
     max_ratio: float = Field(4.0, gt=2)
     """Points run from 1 to ``max_ratio · N``, every integer, so the curve crosses ½ inside."""
@@ -168,7 +169,7 @@ class ReadoutSection(Section):
     """Frozen random layers of these widths under a trained linear readout (binary labels)."""
 
     kind: Kind = "mlp"
-    widths: list[int] = Field([8, 16, 32], min_length=1)
+    widths: list[Size] = Field([8, 16, 32], min_length=1)
 
 
 class AnalysisSection(Section):
@@ -215,7 +216,62 @@ class Exp02Config(RunConfig):
             )
         if len({f.kind for f in self.family}) != len(self.family):
             raise ValueError("family must list each kind once")
+        if len(set(self.readout.widths)) != len(self.readout.widths):
+            widths = self.readout.widths
+            raise ValueError(
+                f"readout.widths must not repeat a value (they name units), got {widths}"
+            )
+        self._fits_memory()
         return self
+
+    def _fits_memory(self) -> None:
+        """Refuse sizes whose models, samples or LPs cannot fit this machine's memory."""
+        for i, family in enumerate(self.family):
+            for spec in family.specs(self.input_shape, self.n_classes):
+                self._spec_fits(f"family.{i}", spec)
+        for spec in readout_specs(self):
+            self._spec_fits("readout.widths", spec)
+        n = max(self.cover.dims)
+        points = math.ceil(self.cover.max_ratio * n)
+        # float64 points and the LP's constraint matrix, each (P, N).
+        check_memory("cover.dims", 4 * 8.0 * points * n, f"the {points}x{n} separability LPs")
+
+    def _spec_fits(self, field: str, spec: ArchSpec) -> None:
+        params, trainable = _parameter_counts(spec)
+        samples = self.bisection.p_max(trainable)
+        pixels = math.prod(self.input_shape[1:]) if spec.kind == "cnn" else 1
+        activations = sum(spec.widths) * pixels
+        # Full-batch fits in float32: 4 values per parameter (weights, grads, Adam moments),
+        # the samples themselves and the activations with their gradients.
+        per_sample = 4.0 * (math.prod(self.input_shape) + 2 * activations)
+        model_bytes = 4.0 * 4 * params
+        data_bytes = per_sample * samples
+        # Blame the search range when the architecture would fit with the default range.
+        default = BisectionSection(
+            p_min=self.bisection.p_min, p_max_floor=self.bisection.p_max_floor
+        )
+        total = machine_memory()
+        if total is not None and model_bytes + per_sample * default.p_max(trainable) <= total:
+            field = "bisection.p_max_per_param"
+        check_memory(
+            field,
+            model_bytes + data_bytes,
+            f"fitting '{spec.name}' ({params} parameters) on up to {samples} samples "
+            f"(bisection.p_max_per_param={self.bisection.p_max_per_param:g})",
+        )
+
+
+def _parameter_counts(spec: ArchSpec) -> tuple[int, int]:
+    """(total, trainable) parameters of :func:`axionlab.capacity.build_model`'s network."""
+    fan_in = math.prod(spec.input_shape) if spec.kind == "mlp" else spec.input_shape[0]
+    kernel = 1 if spec.kind == "mlp" else 9
+    layers = []
+    for w in spec.widths:
+        layers.append(kernel * fan_in * w + w)
+        fan_in = w
+    readout = fan_in * spec.outputs + spec.outputs
+    total = sum(layers) + readout
+    return total, total - sum(layers[: spec.frozen])
 
 
 def architectures(config: Exp02Config) -> list[ArchSpec]:

@@ -34,14 +34,14 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from axionlab.config import RunConfig, Section
+from axionlab.config import RunConfig, Section, check_memory
 from axionlab.data import Dataset, load_dataset
 from axionlab.errors import ConfigError, DataError, InputError
 from axionlab.models import (
@@ -106,7 +106,7 @@ class Exp03Config(RunConfig):
     protocol: Literal["exp03"] = "exp03"
     datasets: list[Exp03Dataset] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
-    seeds: list[int] = [0]
+    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
     train: TrainConfig = TrainConfig(
         optimizer="adam", lr=0.01, epochs=20, batch_size=128, schedule="cosine"
     )
@@ -125,6 +125,18 @@ class Exp03Config(RunConfig):
                     f"datasets.{d}.architectures names {unknown}, which are not "
                     f"architecture labels; choose from {labels}"
                 )
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must not repeat a value (they name units), got {self.seeds}")
+        units = sum(len(self.architectures_of(d)) for d in range(len(self.datasets)))
+        units *= len(self.seeds)
+        for name in ("n_permutations", "n_bootstrap"):
+            draws = getattr(self.analysis, name)
+            # Each resample holds a value per unit for every measure/outcome pair (float64).
+            check_memory(
+                f"analysis.{name}",
+                2 * 8.0 * draws * units * len(GAUSSIAN_COLUMNS) * len(OUTCOMES),
+                f"{draws} resamples of {units} units",
+            )
         return self
 
     def architectures_of(self, d: int) -> list[int]:
@@ -161,6 +173,50 @@ def _trained(arch: ArchitectureSpec, data: Dataset, seed: int, record: PhaseReco
     model = _model(arch, data, seed)
     load_checkpoint(record.path / "model.pt", model)
     return model.eval()
+
+
+TRAIN_DIVERGED = "train_diverged"
+NONFINITE_STATES = "nonfinite_states"
+NONFINITE_WEIGHTS = "nonfinite_weights"
+VAR_FIT_FAILED = "var_fit_failed"
+DEGENERATE_PROBE = "degenerate_probe"
+
+
+def _undefined_gaussian(out: Path, reason: str) -> dict[str, Any]:
+    """The ``phi_gaussian`` summary of a unit whose measures are undefined: nan, with why."""
+    summary: dict[str, Any] = dict.fromkeys(
+        [*GAUSSIAN_COLUMNS, *(f"{c}_null" for c in GAUSSIAN_COLUMNS)], math.nan
+    )
+    summary.update(
+        ci_low=math.nan,
+        ci_high=math.nan,
+        n_boot_valid=0,
+        n_transitions=0,
+        n_trials=0,
+        hidden=0,
+        spectral_radius=math.nan,
+        partition="",
+        reason=reason,
+    )
+    write_json(out / "measures.json", summary)
+    return summary
+
+
+def _undefined_probe(out: Path, nodes: int, recurrent: bool, reason: str) -> dict[str, Any]:
+    """The ``phi_exact`` summary of a unit whose probe is undefined: nan, with why."""
+    summary: dict[str, Any] = {
+        "ei": math.nan,
+        "big_phi": math.nan,
+        "big_phi_max": math.nan,
+        "n_reachable": 0,
+        "nodes": nodes,
+        "probe": "recurrent" if recurrent else "layer",
+        "rows": [],
+        "cols": [],
+        "phi_exact_reason": reason,
+    }
+    write_json(out / "probe.json", summary)
+    return summary
 
 
 def _last_linear(model: nn.Module) -> nn.Linear | None:
@@ -236,7 +292,7 @@ class Exp03(Protocol):
 
         def fit(out: Path) -> dict[str, Any]:
             model = _model(arch, data, seed)
-            train(
+            result = train(
                 model,
                 (data.x_train, data.y_train),
                 config.train,
@@ -246,6 +302,9 @@ class Exp03(Protocol):
             _, train_acc = evaluate(model, (data.x_train, data.y_train))
             test_loss, test_acc = evaluate(model, (data.x_test, data.y_test))
             save_checkpoint(out / "model.pt", model)
+            diverged = result.diverged or not all(
+                bool(torch.isfinite(p).all()) for p in model.parameters()
+            )
             return {
                 "train_acc": train_acc,
                 "test_acc": test_acc,
@@ -257,6 +316,8 @@ class Exp03(Protocol):
                 "dataset": spec.name,
                 "seed": seed,
                 "kind": "recurrent" if is_recurrent(model) else "feedforward",
+                "diverged": diverged,
+                "diverged_step": result.diverged_step,
             }
 
         key = phase_key(
@@ -270,10 +331,12 @@ class Exp03(Protocol):
         )
         trained = run.phase(unit.id, "train", key, fit)
         recurrent = read_json(trained.path / "manifest.json")["summary"]["kind"] == "recurrent"
+        # A diverged net has no states, probe or robustness: its phases store nan with a reason.
+        diverged = bool(trained.summary.get("diverged", False))
         if recurrent:
-            self._phi_gaussian(run, config, unit, arch, data, trained)
-        self._phi_exact(run, config, unit, arch, data, trained, recurrent)
-        self._robustness(run, config, unit, arch, data, trained)
+            self._phi_gaussian(run, config, unit, arch, data, trained, diverged)
+        self._phi_exact(run, config, unit, arch, data, trained, recurrent, diverged)
+        self._robustness(run, config, unit, arch, data, trained, diverged)
 
     def _phi_gaussian(
         self,
@@ -283,25 +346,33 @@ class Exp03(Protocol):
         arch: ArchitectureSpec,
         data: Dataset,
         trained: PhaseRecord,
+        diverged: bool = False,
     ) -> PhaseRecord:
         section = config.phi_gaussian
         seed = unit.params["seed"]
 
         def compute(out: Path) -> dict[str, Any]:
+            if diverged:
+                return _undefined_gaussian(out, TRAIN_DIVERGED)
             model = _trained(arch, data, seed, trained)
             n = min(section.examples, len(data.y_test))
             pick = torch.randperm(
                 len(data.y_test), generator=torch_generator(seed, "phi_inputs", unit.id)
             )[:n]
             states = hidden_states(model, data.x_test[pick]).double().numpy()  # (N, L, H)
-            result = timeseries_integration(
-                states,
-                rng=numpy_rng(seed, "phi_gaussian", unit.id),
-                measure=section.measure,
-                n_boot=section.n_boot,
-                n_null=section.n_null,
-                level=section.level,
-            )
+            if not np.isfinite(states).all():
+                return _undefined_gaussian(out, NONFINITE_STATES)
+            try:
+                result = timeseries_integration(
+                    states,
+                    rng=numpy_rng(seed, "phi_gaussian", unit.id),
+                    measure=section.measure,
+                    n_boot=section.n_boot,
+                    n_null=section.n_null,
+                    level=section.level,
+                )
+            except InputError as err:  # a VAR(1) that cannot be fitted on these states
+                return _undefined_gaussian(out, f"{VAR_FIT_FAILED}: {err}")
             summary: dict[str, Any] = {
                 "mi": result.atomic["mi"],
                 "mi_null": result.null_atomic["mi"],
@@ -340,10 +411,13 @@ class Exp03(Protocol):
         data: Dataset,
         trained: PhaseRecord,
         recurrent: bool,
+        diverged: bool = False,
     ) -> PhaseRecord:
         nodes = config.phi_exact.nodes
 
         def compute(out: Path) -> dict[str, Any]:
+            if diverged:
+                return _undefined_probe(out, nodes, recurrent, TRAIN_DIVERGED)
             model = _trained(arch, data, unit.params["seed"], trained)
             if recurrent:
                 weight, bias = candidate_drive(model)
@@ -354,8 +428,13 @@ class Exp03(Protocol):
                 weight = layer.weight.detach().double().numpy()
                 bias = layer.bias.detach().double().numpy()
                 levels = (0.0, 1.0)
-            rows, cols = strongest_block(weight, nodes, tied=recurrent)
-            probe = binary_probe(weight, bias, rows, cols, levels=levels, phi=recurrent)
+            if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+                return _undefined_probe(out, nodes, recurrent, NONFINITE_WEIGHTS)
+            try:
+                rows, cols = strongest_block(weight, nodes, tied=recurrent)
+                probe = binary_probe(weight, bias, rows, cols, levels=levels, phi=recurrent)
+            except InputError as err:  # a degenerate block for this unit's weights
+                return _undefined_probe(out, nodes, recurrent, f"{DEGENERATE_PROBE}: {err}")
             summary = {
                 "ei": probe.ei,
                 "big_phi": probe.phi_mean,
@@ -365,6 +444,7 @@ class Exp03(Protocol):
                 "probe": "recurrent" if recurrent else "layer",
                 "rows": list(probe.rows),
                 "cols": list(probe.cols),
+                "phi_exact_reason": "",
             }
             write_json(out / "probe.json", summary)
             return summary
@@ -380,11 +460,22 @@ class Exp03(Protocol):
         arch: ArchitectureSpec,
         data: Dataset,
         trained: PhaseRecord,
+        diverged: bool = False,
     ) -> PhaseRecord:
         section = config.robustness
         seed = unit.params["seed"]
 
         def compute(out: Path) -> dict[str, Any]:
+            if diverged:
+                summary = {
+                    "noise_acc": math.nan,
+                    "fgsm_acc": math.nan,
+                    "noise_sigma": section.noise_sigma,
+                    "fgsm_epsilon": section.fgsm_epsilon,
+                    "robustness_reason": TRAIN_DIVERGED,
+                }
+                write_json(out / "robustness.json", summary)
+                return summary
             model = _trained(arch, data, seed, trained)
             test = (data.x_test, data.y_test)
             summary = {
@@ -423,6 +514,11 @@ class Exp03(Protocol):
             seed=config.seed,
         )
         write_csv(run.path / "correlations.csv", table)
+        write_csv(
+            run.path / "tables" / "exclusions.csv",
+            exclusion_rows(rows),
+            columns=EXCLUSION_COLUMNS,
+        )
         summary = bias_summary(rows, config.phi_gaussian.measure)
         write_json(run.path / "tables" / "summary.json", summary)
         headline = {
@@ -473,6 +569,11 @@ def unit_columns() -> list[str]:
         "ei",
         "n_reachable",
         "probe",
+        "diverged",
+        "diverged_step",
+        "train_reason",
+        "robustness_reason",
+        "phi_exact_reason",
     ]
 
 
@@ -500,7 +601,16 @@ def unit_row(run: Run, unit: Unit) -> dict[str, Any]:
             "gap",
         )
     }
-    row.update(unit=unit.id, log_params=math.log10(trained["params"]))
+    diverged = bool(trained.get("diverged", False))
+    row.update(
+        unit=unit.id,
+        log_params=math.log10(trained["params"]),
+        diverged=diverged,
+        diverged_step=trained.get("diverged_step"),
+        train_reason=TRAIN_DIVERGED if diverged else "",
+    )
+    if diverged:  # a diverged net's accuracies are not outcomes (evaluate gives nan)
+        row.update(train_acc=math.nan, test_acc=math.nan, gap=math.nan)
     row.update(_summary(run, unit, "robustness"))
     if trained["kind"] == "recurrent":
         row.update(_summary(run, unit, "phi_gaussian"))
@@ -510,6 +620,35 @@ def unit_row(run: Run, unit: Unit) -> dict[str, Any]:
         )
     row.update(_summary(run, unit, "phi_exact"))
     return {k: row.get(k, "") for k in unit_columns()}
+
+
+EXCLUSION_COLUMNS = ["unit", "what", "reason", "step"]
+REASON_COLUMNS = (
+    ("train_reason", "training (every outcome and measure)"),
+    ("reason", "phi_gaussian (VAR(1) measures)"),
+    ("phi_exact_reason", "phi_exact (Φ, EI)"),
+    ("robustness_reason", "robustness (noise_acc, fgsm_acc)"),
+)
+
+
+def exclusion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every unit and outcome family left out of the analysis (nan), with its reason."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r["train_reason"]:
+            out.append(
+                {
+                    "unit": r["unit"],
+                    "what": REASON_COLUMNS[0][1],
+                    "reason": r["train_reason"],
+                    "step": r["diverged_step"],
+                }
+            )
+            continue
+        for column, what in REASON_COLUMNS[1:]:
+            if r[column]:
+                out.append({"unit": r["unit"], "what": what, "reason": r[column], "step": None})
+    return out
 
 
 def bias_summary(rows: list[dict[str, Any]], measure: str) -> dict[str, Any]:

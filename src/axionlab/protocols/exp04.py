@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from pydantic import AfterValidator, Field, model_validator
 
-from axionlab.config import RunConfig, Section
-from axionlab.errors import ConfigError, did_you_mean
+from axionlab.config import RunConfig, Section, check_memory
+from axionlab.errors import ConfigError, InputError, did_you_mean
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
 from axionlab.quantum import (
     NOISE_MODELS,
@@ -79,6 +79,9 @@ AT_LONGEST = {
 """Summary column → the curve whose value at the longest length it reports."""
 CLOSED_FORM_QUANTITIES = tuple(f.name for f in fields(ClosedForm))
 POINT_COLUMNS = ("point", "n_qubits", "pool", "diversity", "ordering", "noise", "strength")
+NONFINITE_CURVE = "nonfinite_curve"
+REASON_COLUMNS = tuple(f"{d}_rate_reason" for d in DECAYS)
+"""Why a decay rate is nan (empty: defined)."""
 METRICS = (
     *(f"{d}_{s}" for d in DECAYS for s in ("rate", "final")),
     *AT_LONGEST,
@@ -96,6 +99,7 @@ RESULT_COLUMNS = (
     "closed_form_quantities",
     "closed_form_max_dev",
     *(f"dev_{q}" for q in CLOSED_FORM_QUANTITIES),
+    *REASON_COLUMNS,
 )
 
 
@@ -182,7 +186,32 @@ class Exp04Config(RunConfig):
     def _unique_seeds(self) -> Exp04Config:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must not repeat a value, got {self.seeds}")
+        self._fits_memory()
         return self
+
+    def _fits_memory(self) -> None:
+        """Refuse sizes whose arrays cannot fit this machine (complex128: 16 bytes a value)."""
+        n = max(self.sweep.qubits)
+        # The sequence's and each random ordering's final density matrix, plus working copies.
+        check_memory(
+            "n_orderings",
+            (self.n_orderings + 4) * 16.0 * 4.0**n,
+            f"{self.n_orderings} random orderings' density matrices on {n} qubits",
+        )
+        full = [q for q in self.sweep.qubits if q <= self.diversity_max_qubits]
+        if full:
+            k, m = max(self.sweep.diversities), max(full)
+            check_memory(
+                "sweep.diversities",
+                2 * k * 16.0 * 4.0**m,
+                f"the full unitaries of {k} distinct layers on {m} qubits (frame potential)",
+            )
+        longest = max(self.sweep.lengths)
+        check_memory(
+            "sweep.lengths",
+            (self.n_orderings + 2) * 8.0 * longest,
+            f"the layer orders of length {longest}",
+        )
 
 
 # --- sweep points -----------------------------------------------------------------------------
@@ -240,7 +269,13 @@ def _summary(result: SequenceResult) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for prefix, curve in DECAYS.items():
         values = getattr(result, curve)
-        out[f"{prefix}_rate"] = fit_decay(result.lengths, values).rate
+        reason = ""
+        try:
+            out[f"{prefix}_rate"] = fit_decay(result.lengths, values).rate
+        except InputError:  # config guarantees >= 3 lengths: the curve itself is not finite
+            out[f"{prefix}_rate"] = math.nan
+            reason = NONFINITE_CURVE
+        out[f"{prefix}_rate_reason"] = reason
         out[f"{prefix}_final"] = float(values[-1])
     out.update({name: float(getattr(result, curve)[-1]) for name, curve in AT_LONGEST.items()})
     div = result.diversity
@@ -334,6 +369,7 @@ class Exp04(Protocol):
         write_csv(run.path / "tables" / "beyond_closed_form.csv", beyond, BEYOND_COLUMNS)
         entropy = ordering_vs_entropy(rows, config.analysis)
         write_csv(run.path / "tables" / "ordering_vs_entropy.csv", entropy)
+        write_csv(run.path / "tables" / "exclusions.csv", exclusion_rows(rows), EXCLUSION_COLUMNS)
         closed = [r["closed_form_max_dev"] for r in rows if r["closed_form"]]
         headline = {
             "units": float(len(rows)),
@@ -356,7 +392,30 @@ class Exp04(Protocol):
 def unit_row(run: Run, unit: Unit) -> dict[str, Any]:
     """One row of results.csv: the unit's sweep point and its stored phase summary."""
     manifest = read_json(require_phase(run, unit.id, "sequence") / "manifest.json")
-    return {"unit": unit.id, **unit.params, **manifest["summary"]}
+    row = {"unit": unit.id, **unit.params, **manifest["summary"]}
+    for column in REASON_COLUMNS:  # phases stored before reasons existed
+        row.setdefault(column, "")
+    return row
+
+
+EXCLUSION_COLUMNS = ["unit", "what", "reason"]
+
+
+def exclusion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every unit and outcome left out of the analysis (nan in results.csv), with its reason."""
+    return [
+        {"unit": r["unit"], "what": column.removesuffix("_reason"), "reason": r[column]}
+        for r in rows
+        for column in REASON_COLUMNS
+        if r[column]
+    ]
+
+
+def _finite_mean(values: Iterable[float]) -> float:
+    """Mean over the defined (finite) values; nan when none is."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
 
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
@@ -407,7 +466,7 @@ def beyond_closed_form(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {k: group[0][k] for k in POINT_COLUMNS}
         row["n_seeds"] = len(group)
         for metric in ("fidelity_rate", "echo_rate", "ordering_td", "entropy_var"):
-            row[f"{metric}_mean"] = float(np.mean([r[metric] for r in group]))
+            row[f"{metric}_mean"] = _finite_mean(r[metric] for r in group)
         out.append(row)
     return out
 
@@ -424,7 +483,14 @@ def ordering_vs_entropy(
     below ``entropy_threshold``.
     """
     out = []
-    open_rows = [r for r in rows if r["diversity"] >= 2 and ordering_unpredicted(r)]
+    open_rows = [
+        r
+        for r in rows
+        if r["diversity"] >= 2
+        and ordering_unpredicted(r)
+        and math.isfinite(r["ordering_td"])
+        and math.isfinite(r["entropy_var"])
+    ]
     for group in group_rows(open_rows, "noise", "strength"):
         td = np.array([r["ordering_td"] for r in group])
         entropy_sd = np.sqrt([r["entropy_var"] for r in group])
