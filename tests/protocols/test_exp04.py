@@ -79,3 +79,48 @@ def test_user_errors(capsys):
     assert "lengths must increase" in capsys.readouterr().err
     assert main(["check", str(SMOKE), "--set", "sweep.lengths=[1,2]"]) == 2
     assert "sweep.lengths" in capsys.readouterr().err
+
+
+def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
+    """A non-finite fidelity curve in one unit: nan rate with its reason, the run completes."""
+    import dataclasses
+
+    import torch
+
+    import axionlab.protocols.exp04 as exp04
+
+    real = exp04.sequence_experiment
+    bad = "n1_haar_k1_fixed_depolarizing0.1"
+
+    def broken(n_qubits, lengths, **kw):
+        result = real(n_qubits, lengths, **kw)
+        if (n_qubits, kw["pool"], kw["diversity"], kw["ordering"], kw["noise"]) == (
+            1,
+            "haar",
+            1,
+            "fixed",
+            "depolarizing",
+        ) and kw["strength"] == pytest.approx(0.1):
+            fidelity = result.fidelity.clone()
+            fidelity[-1] = torch.nan
+            return dataclasses.replace(result, fidelity=fidelity)
+        return result
+
+    monkeypatch.setattr(exp04, "sequence_experiment", broken)
+    assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "seeds=[0]"]) == 0
+    (run,) = [p.parent for p in tmp_path.glob("*/*/results.csv")]
+    rows = {r["unit"]: r for r in read_csv(run / "results.csv")}
+    assert math.isnan(float(rows[f"{bad}_s0"]["fidelity_rate"]))
+    assert rows[f"{bad}_s0"]["fidelity_rate_reason"] == "nonfinite_curve"
+    healthy = [r for u, r in rows.items() if u != f"{bad}_s0"]
+    assert all(math.isfinite(float(r["fidelity_rate"])) for r in healthy)
+    assert all(r["fidelity_rate_reason"] == "" for r in healthy)
+    summary = read_csv(run / "summary.csv")
+    (cell,) = [r for r in summary if r["point"] == bad and r["metric"] == "fidelity_rate"]
+    assert cell["n"] == "0" and cell["mean"] == "nan"
+    exclusions = read_csv(run / "tables" / "exclusions.csv")
+    assert exclusions == [
+        {"unit": f"{bad}_s0", "what": "fidelity_rate", "reason": "nonfinite_curve"}
+    ]
+    report = (run / "report" / "report.md").read_text()
+    assert f"{bad}_s0 fidelity_rate: nonfinite_curve" in report

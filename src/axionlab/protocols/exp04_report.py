@@ -13,6 +13,7 @@ from axionlab.protocols.base import Unit, provenance, require_phase
 from axionlab.protocols.exp04 import (
     BEYOND_COLUMNS,
     DECAYS,
+    EXCLUSION_COLUMNS,
     Exp04Config,
     group_rows,
     noise_level,
@@ -51,6 +52,17 @@ def _levels(config: Exp04Config) -> list[str]:
     ]
 
 
+def _exclusion_text(exclusions: list[dict[str, str]]) -> str:
+    """Every undefined outcome, named unit by unit: nan in results.csv, left out of every mean."""
+    if not exclusions:
+        return "Every unit's decay rates are defined; no unit is excluded."
+    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
+    return (
+        f"Excluded ({len(exclusions)}; these values are nan in results.csv and every mean counts "
+        f"only defined units, its n says how many): {listed}."
+    )
+
+
 def build_report(run: Run, config: Exp04Config, units: list[Unit]) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
@@ -65,6 +77,11 @@ def build_report(run: Run, config: Exp04Config, units: list[Unit]) -> Path:
 
     doc.heading("Summary")
     doc.bullets(_findings(config, rows, entropy))
+    exclusions_path = run.path / "tables" / "exclusions.csv"
+    exclusions = read_csv(exclusions_path) if exclusions_path.exists() else []
+    doc.paragraph(_exclusion_text(exclusions))
+    if exclusions:
+        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
     doc.heading("Stability: decay with sequence length")
     doc.figure(
