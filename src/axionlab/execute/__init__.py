@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from axionlab.errors import ConfigError
 from axionlab.registry import Registry
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -85,9 +86,6 @@ def exit_with_parent(parent: int, *, death_signal: bool = True, interval: float 
     threading.Thread(
         target=_watch_parent, args=(parent, interval), name="axionlab-exit-with-parent", daemon=True
     ).start()
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _watch_parent(parent: int, interval: float) -> None:

@@ -389,7 +389,7 @@ class Run:
             final.unlink()
         elif final.exists():
             # Move the old phase aside first: a crash then leaves no phase, never a mixed one.
-            old = final.parent / f".{phase}{_SCRATCH}{HOST}-{os.getpid()}-old-{uuid.uuid4().hex}"
+            old = final.parent / f".{phase}{_SCRATCH}{HOST}-{os.getpid()}-old{uuid.uuid4().hex[:8]}"
             final.rename(old)
             shutil.rmtree(contained(self.path, old, "old phase"))
         scratch.rename(final)
