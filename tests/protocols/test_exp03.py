@@ -89,3 +89,46 @@ def test_user_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "architecture 'elman' on dataset 'digits'" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "exp03").exists()
+
+
+def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
+    """One diverged net: its outcomes and measures are nan with reasons, the others analysed."""
+    import dataclasses
+
+    import torch
+
+    import axionlab.protocols.exp03 as exp03
+
+    real = exp03.train
+
+    def diverging(model, data, config, **kw):
+        result = real(model, data, config, **kw)
+        if getattr(model, "family", "") == "gru":
+            with torch.no_grad():
+                next(model.parameters()).fill_(math.nan)
+            return dataclasses.replace(result, diverged_step=result.steps)
+        return result
+
+    monkeypatch.setattr(exp03, "train", diverging)
+    assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "train.epochs=1"]) == 0
+    (run,) = [p.parent for p in tmp_path.glob("*/*/units.csv")]
+    rows = {r["arch"]: r for r in read_csv(run / "units.csv")}
+    bad = rows["gru"]
+    assert bad["diverged"] == "True" and bad["train_reason"] == "train_diverged"
+    for column in ("test_acc", "gap", "noise_acc", "fgsm_acc", "big_phi", "ei", *GAUSSIAN_COLUMNS):
+        assert math.isnan(float(bad[column])), column
+    assert bad["reason"] == bad["phi_exact_reason"] == bad["robustness_reason"] == "train_diverged"
+    for arch in ("elman", "rmlp", "mlp"):
+        assert rows[arch]["train_reason"] == "" and math.isfinite(float(rows[arch]["gap"]))
+    pooled = [
+        r
+        for r in read_csv(run / "correlations.csv")
+        if r["dataset"] == "all" and r["predictor"] == "log_params" and r["outcome"] == "gap"
+    ]
+    assert [r["n"] for r in pooled] == ["3"]
+    exclusions = read_csv(run / "tables" / "exclusions.csv")
+    assert [(e["unit"], e["reason"]) for e in exclusions] == [
+        ("mnist1d__gru__s0", "train_diverged")
+    ]
+    report = (run / "report" / "report.md").read_text()
+    assert "mnist1d__gru__s0 training (every outcome and measure): train_diverged" in report

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from axionlab.protocols.base import provenance
-from axionlab.protocols.exp03 import OUTCOMES, PREDICTORS, Exp03Config
+from axionlab.protocols.exp03 import EXCLUSION_COLUMNS, OUTCOMES, PREDICTORS, Exp03Config
 from axionlab.report import Document, figures
 from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, read_csv, read_json
@@ -15,6 +15,17 @@ from axionlab.runs import Run, read_csv, read_json
 SCATTER_PREDICTORS = ("phi_g_mib", "phi_star_mib", "big_phi", "ei", "log_params")
 NULL_MEASURES = ("mi", "phi_g_mib", "phi_star_mib", "si_mib")
 ALPHA = 0.05
+
+
+def _exclusion_text(exclusions: list[dict[str, str]]) -> str:
+    """Every undefined outcome, named unit by unit: nan in units.csv, left out of every test."""
+    if not exclusions:
+        return "Every unit's outcomes and measures are defined; no unit is excluded."
+    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
+    return (
+        f"Excluded ({len(exclusions)}; these values are nan in units.csv and every correlation "
+        f"counts only defined rows, its n says how many): {listed}."
+    )
 
 
 def build_report(run: Run, config: Exp03Config) -> Path:
@@ -31,6 +42,11 @@ def build_report(run: Run, config: Exp03Config) -> Path:
 
     doc.heading("Summary")
     doc.paragraph(_summary_text(run, config, rows, table))
+    exclusions_path = run.path / "tables" / "exclusions.csv"
+    exclusions = read_csv(exclusions_path) if exclusions_path.exists() else []
+    doc.paragraph(_exclusion_text(exclusions))
+    if exclusions:
+        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
     doc.heading("Estimators and their bias")
     doc.paragraph(
