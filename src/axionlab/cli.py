@@ -1,6 +1,7 @@
 """Command line: ``axionlab run | check | ls | report``. Thin over :mod:`axionlab.protocols`.
 
-User mistakes print one ``error:`` line on stderr and exit 2 (``--debug`` shows the traceback).
+User mistakes print one ``error:`` line on stderr and exit 2 (``--debug`` shows the traceback);
+anything else is a bug and raises with its traceback.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from axionlab.errors import UserError
+from axionlab.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from axionlab.config import RunConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,8 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="root of the run store (default: runs)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
 
-    check = sub.add_parser("check", help="validate a config and print it resolved")
+    check = sub.add_parser(
+        "check",
+        help="validate a config and its inputs as 'run' would, then print it resolved",
+    )
     config_args(check)
+    check.add_argument(
+        "--no-inputs",
+        action="store_true",
+        help="validate the config alone, without reading datasets or building models "
+        "(e.g. on a machine without the data)",
+    )
 
     ls = sub.add_parser("ls", help="list runs and their status")
     ls.add_argument("--runs-dir", default="runs")
@@ -51,7 +65,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from axionlab.protocols.base import execute, load_config, rebuild_report
 
     if args.command == "check":
-        print(dump_yaml(load_config(args.config, args.overrides)), end="")
+        config = load_config(args.config, args.overrides)
+        if not args.no_inputs:
+            _preflight(config)
+        print(dump_yaml(config), end="")
     elif args.command == "run":
         config = load_config(args.config, args.overrides)
         run = execute(config, runs_dir=args.runs_dir, resume=args.resume)
@@ -64,6 +81,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "report":
         print(rebuild_report(args.run_dir))
     return 0
+
+
+def _preflight(config: RunConfig) -> None:
+    """Everything ``run`` checks before its run directory exists, plus the unit ids it plans."""
+    from axionlab.config import is_safe_name
+    from axionlab.protocols.base import PROTOCOLS
+
+    protocol = PROTOCOLS.get(config.protocol)()
+    protocol.check_inputs(config)
+    for unit in protocol.plan(config):
+        if not is_safe_name(unit.id):
+            raise ConfigError(
+                f"unit id {unit.id!r} is not a valid folder name; change the labels it is "
+                "made of to ASCII letters, digits, '_', '.' or '-'"
+            )
 
 
 def _list_runs(root: Path, rebuild: bool) -> None:
@@ -91,11 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
         return 130
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s message on one line (a message a library joined from several lines)."""
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

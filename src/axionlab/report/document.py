@@ -61,28 +61,37 @@ class Document:
         return write_text(report_dir / "report.html", self.html())
 
     def markdown(self) -> str:
-        out = [f"# {self.title}", ""]
+        """The document as Markdown; text is escaped so no config or data string becomes HTML.
+
+        ``&``, ``<`` and ``>`` become entities everywhere, ``|`` is escaped in table cells,
+        line breaks are folded where they would end a heading, bullet or row, and sources are
+        code spans (which Markdown never renders as HTML).
+        """
+        out = [f"# {md_line(self.title)}", ""]
         for block in self.blocks:
             if block.kind == "heading":
-                out += [f"## {block.text}", ""]
+                out += [f"## {md_line(block.text)}", ""]
             elif block.kind == "paragraph":
-                out += [block.text, ""]
+                out += [md_text(block.text), ""]
             elif block.kind == "bullets":
-                out += [f"- {row['text']}" for row in block.rows] + [""]
+                out += [f"- {md_line(str(row['text']))}" for row in block.rows] + [""]
             elif block.kind == "table":
                 cols = list(block.columns)
-                out.append("| " + " | ".join(cols) + " |")
+                out.append("| " + " | ".join(md_cell(c) for c in cols) + " |")
                 out.append("|" + "---|" * len(cols))
                 out += [
-                    "| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |"
+                    "| " + " | ".join(md_cell(fmt(row.get(c, ""))) for c in cols) + " |"
                     for row in block.rows
                 ]
-                out += [f"*Source: `{block.source}`*" if block.source else "", ""]
+                out += [f"*Source: {md_code(block.source)}*" if block.source else "", ""]
             elif block.kind == "figure":
+                alt = md_line(block.text).replace("[", "\\[").replace("]", "\\]")
+                target = block.columns[0].replace(" ", "%20").replace(")", "%29")
                 out += [
-                    f"![{block.text}]({block.columns[0]})",
+                    f"![{alt}]({md_line(target)})",
                     "",
-                    f"*{block.text}*" + (f" Source: `{block.source}`" if block.source else ""),
+                    f"*{md_line(block.text)}*"
+                    + (f" Source: {md_code(block.source)}" if block.source else ""),
                     "",
                 ]
         return "\n".join(out)
@@ -131,6 +140,33 @@ class Document:
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(self.title)}"
             f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
         )
+
+
+def md_text(text: str) -> str:
+    """``text`` with ``&``, ``<`` and ``>`` as HTML entities, so Markdown shows it verbatim."""
+    return html.escape(str(text), quote=False)
+
+
+def md_line(text: str) -> str:
+    """:func:`md_text` on one line (a line break would end a heading, bullet or caption)."""
+    return " ".join(md_text(text).split("\n"))
+
+
+def md_cell(text: str) -> str:
+    """:func:`md_line` for a table cell: ``|`` is escaped so it cannot split the cell."""
+    return md_line(text).replace("\r", " ").replace("|", "\\|")
+
+
+def md_code(text: str) -> str:
+    """``text`` as an inline code span, fenced with more backticks than it contains."""
+    text = " ".join(str(text).splitlines())
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def fmt(value: Any) -> str:
