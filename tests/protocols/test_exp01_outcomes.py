@@ -185,3 +185,25 @@ def test_every_departure_from_the_published_protocol_is_listed(name: str) -> Non
             assert row["setting"] in header, f"{name}.yaml header misses {row['setting']}"
     if name.startswith("paper"):
         assert config.task_a.augment == "crop_flip"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("landscape.steps=1000001", "landscape.steps: the loss plane needs about"),
+        ("landscape.span=[0,0]", "landscape.span: must be an increasing"),
+        ("datasets.0.task_a_classes=1", "datasets.0.task_a_classes"),
+        ("architectures.0.options.width=-3", "architectures.0.options: mlp needs width >= 1"),
+        ("task_a.augment=crop_flip", None),  # digits are (1, 8, 8) images: allowed
+        ("task_b.stability=clip", "task_b.stability"),
+    ],
+)
+def test_check_rejects_what_run_would_reject(
+    override: str, message: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", str(SMOKE), "--set", override])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0
+        return
+    assert code == 2 and err.count("error:") == 1 and message in err and "Traceback" not in err

@@ -105,6 +105,7 @@ class Continual(Protocol):
             raise DataError(
                 f"dataset.root: {err}; set it in the config or with --set dataset.root=DIR"
             ) from None
+        config.architecture.check(dataset.input_shape, len(dataset.classes), "architecture")
         stream = config.stream
         for scenario in stream.scenarios:
             try:

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
-from axionlab.config import RunConfig, Section
+from axionlab.config import RunConfig, Section, check_memory
 from axionlab.continual import TaskContext, build_strategy, retention_curve
 from axionlab.continual.metrics import DIVERGED
 from axionlab.continual.stability import StabilityMode, check_penalty_stability
@@ -90,6 +90,9 @@ from axionlab.train import (
     train,
 )
 
+PLANE_BYTES_PER_CELL = 160
+"""Estimated peak bytes per grid cell of a plane and its cubical persistence (values,
+coordinates, filtration order, union-find parents and pair buffers, float64/int64)."""
 TASK_A_DIVERGED = "task_a_diverged"
 NONFINITE_SLICE = "nonfinite_slice"
 NONFINITE = "nonfinite"
@@ -152,7 +155,16 @@ class LandscapeSection(Section):
     def _odd(cls, steps: int) -> int:
         if steps % 2 == 0:
             raise ValueError(f"must be odd so the trained weights are the grid centre, got {steps}")
+        # the plane, its evaluation coordinates and the persistence kernels' per-cell arrays
+        check_memory("landscape.steps", PLANE_BYTES_PER_CELL * float(steps) ** 2, "the loss plane")
         return steps
+
+    @field_validator("span")
+    @classmethod
+    def _increasing(cls, span: tuple[float, float]) -> tuple[float, float]:
+        if not span[0] < span[1]:
+            raise ValueError(f"must be an increasing (low, high) pair, got {list(span)}")
+        return span
 
 
 class TopologySection(Section):
@@ -322,6 +334,8 @@ class Exp01(Protocol):
                     f"datasets.{i}.root: {err}; set it in the config or with "
                     f"--set datasets.{i}.root=DIR"
                 ) from None
+            for a, arch in enumerate(config.architectures):
+                arch.check(task_a.input_shape, len(task_a.classes), f"architectures.{a}")
             if config.task_a.augment == "crop_flip" and len(task_a.input_shape) != 3:
                 raise ConfigError(
                     f"task_a.augment: 'crop_flip' needs image inputs (C, H, W), but "
