@@ -105,3 +105,49 @@ def test_user_errors(overrides, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
+    """One censored memorization search and one architecture with a zero partition cut: both
+    are recorded (reasons) and left out of the fits, the run completes and the report names them.
+    """
+    import dataclasses
+
+    import axionlab.protocols.exp02 as exp02
+
+    real_mem, real_cut = exp02.memorization_capacity, exp02.partition_cut
+    censored_unit = "mlp-depth-1"
+
+    def never_separates(spec, **kw):
+        result = real_mem(spec, **kw)
+        if spec.name == censored_unit:
+            return dataclasses.replace(result, censored=(True,) * len(result.seeds))
+        return result
+
+    def zero_cut(model, input_shape, mask, **kw):
+        # The cnn family's models: a degenerate (zero) cut between the input halves.
+        if any(type(m).__name__ == "Conv2d" for m in model.modules()):
+            return 0
+        return real_cut(model, input_shape, mask, **kw)
+
+    monkeypatch.setattr(exp02, "memorization_capacity", never_separates)
+    monkeypatch.setattr(exp02, "partition_cut", zero_cut)
+    args = ["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "seeds=[0]"]
+    assert main(args) == 0
+    (run,) = [p.parent for p in tmp_path.glob("*/*/results.csv")]
+    rows = {r["unit"]: r for r in read_csv(run / "results.csv")}
+    assert rows[censored_unit]["mem_bits_reason"] == "censored"
+    cnn = [u for u, r in rows.items() if r["kind"] == "cnn"]
+    assert cnn and all("nonpositive_partition_cut" in rows[u]["measures_reason"] for u in cnn)
+    assert all(math.isnan(float(rows[u]["cut_bits_per_partition_cut"])) for u in cnn)
+    fitted = [u for u, r in rows.items() if r["kind"] == "mlp" and not r["mem_bits_reason"]]
+    pooled = [
+        r for r in read_csv(run / "fits.csv") if r["hypothesis"] == "H-mem" and r["scope"] == "all"
+    ]
+    assert {r["n"] for r in pooled} == {str(len(fitted))}
+    exclusions = read_csv(run / "tables" / "exclusions.csv")
+    assert {"unit": censored_unit, "what": "H-mem (mem_bits)", "reason": "censored"} in exclusions
+    assert {e["unit"] for e in exclusions} >= {censored_unit, *cnn}
+    report = (run / "report" / "report.md").read_text()
+    assert f"{censored_unit} H-mem (mem_bits): censored" in report
+    assert f"{cnn[0]} every fit" in report

@@ -501,6 +501,7 @@ class Exp02(Protocol):
         readout = [readout_row(run, spec) for spec in readout_specs(config)]
         write_csv(run.path / "tables" / "readout.csv", readout)
         write_json(run.path / "verdict.json", verdicts)
+        write_csv(run.path / "tables" / "exclusions.csv", exclusion_rows(rows), EXCLUSION_COLUMNS)
         headline = {f"{h}/delta_aic": v["delta_aic"] for h, v in verdicts.items()}
         headline.update({f"{h}/exponent": v["exponent"] for h, v in verdicts.items()})
         headline.update(
@@ -541,10 +542,50 @@ def result_row(run: Run, spec: ArchSpec) -> dict[str, Any]:
     for prefix, phase in CAPACITY_PHASES.items():
         capacity = _summary(run, spec.name, phase)
         row.update({f"{prefix}_{k}": v for k, v in capacity.items()})
-    row["bits_per_param"] = row["mem_bits"] / row["total_params"]
-    row["bits_per_trainable_param"] = row["mem_bits"] / row["trainable_params"]
-    row["cut_bits_per_partition_cut"] = row["cut_bits"] / row["partition_cut"]
+    row["bits_per_param"] = _ratio(row["mem_bits"], row["total_params"])
+    row["bits_per_trainable_param"] = _ratio(row["mem_bits"], row["trainable_params"])
+    row["cut_bits_per_partition_cut"] = _ratio(row["cut_bits"], row["partition_cut"])
+    for prefix in CAPACITY_PHASES:
+        row[f"{prefix}_bits_reason"] = _capacity_reason(row, prefix)
+    nonpositive = [m for m in (*VOLUME_MEASURES, *AREA_MEASURES) if not float(row[m]) > 0]
+    row["measures_reason"] = "+".join(f"{NONPOSITIVE_MEASURE}_{m}" for m in nonpositive)
     return row
+
+
+CENSORED = "censored"
+NONPOSITIVE_CAPACITY = "nonpositive_capacity"
+NONPOSITIVE_MEASURE = "nonpositive"
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``, nan where the denominator is 0 (a measure that is undefined here)."""
+    return num / den if den else math.nan
+
+
+def _capacity_reason(row: dict[str, Any], prefix: str) -> str:
+    """Why a capacity is left out of the fits (empty: it is fitted)."""
+    if row[f"{prefix}_n_censored"] != 0:
+        return CENSORED  # a seed at an end of its search range: a bound, not a value
+    if not float(row[f"{prefix}_bits"]) > 0:
+        return NONPOSITIVE_CAPACITY
+    return ""
+
+
+EXCLUSION_COLUMNS = ["unit", "what", "reason"]
+
+
+def exclusion_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every architecture and capacity left out of the fits, with its reason."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r["measures_reason"]:
+            what = "every fit (power laws need positive measures)"
+            out.append({"unit": r["unit"], "what": what, "reason": r["measures_reason"]})
+        for hypothesis, prefix in HYPOTHESES.items():
+            if r[f"{prefix}_bits_reason"]:
+                what = f"{hypothesis} ({prefix}_bits)"
+                out.append({"unit": r["unit"], "what": what, "reason": r[f"{prefix}_bits_reason"]})
+    return out
 
 
 def _fitted_capacity(rows: Sequence[dict[str, Any]], prefix: str) -> np.ndarray:
@@ -573,8 +614,9 @@ def fit_rows(
     for hypothesis, prefix in HYPOTHESES.items():
         for scope in scopes:
             subset = [r for r in rows if scope in ("all", r["kind"])]
+            # A non-positive measure has no logarithm: its architecture leaves every fit (nan).
             predictors = {
-                m: np.array([float(r[m]) for r in subset])
+                m: np.array([float(r[m]) if not r["measures_reason"] else math.nan for r in subset])
                 for m in (*VOLUME_MEASURES, *AREA_MEASURES)
             }
             ranked = compare_power_laws(

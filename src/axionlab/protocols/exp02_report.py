@@ -9,7 +9,13 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from axionlab.protocols.base import provenance
-from axionlab.protocols.exp02 import AREA_MEASURES, HYPOTHESES, VOLUME_MEASURES, Exp02Config
+from axionlab.protocols.exp02 import (
+    AREA_MEASURES,
+    EXCLUSION_COLUMNS,
+    HYPOTHESES,
+    VOLUME_MEASURES,
+    Exp02Config,
+)
 from axionlab.report import Document, figures
 from axionlab.report.correlations import cell_float
 from axionlab.runs import Run, read_csv, read_json
@@ -42,6 +48,11 @@ def build_report(run: Run, config: Exp02Config) -> Path:
         f"({', '.join(AREA_MEASURES)}); |ΔAIC| < {config.analysis.aic_margin:g} is "
         f"inconclusive. Censored capacities are left out of the fits."
     )
+    exclusions_path = run.path / "tables" / "exclusions.csv"
+    exclusions = read_csv(exclusions_path) if exclusions_path.exists() else []
+    doc.paragraph(_exclusion_text(exclusions))
+    if exclusions:
+        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
     doc.heading("Calibration: Cover's theorem")
     doc.figure(
@@ -220,3 +231,14 @@ def _loglog_panel(
     ax.set_xlabel(measure, fontsize=8)
     ax.set_ylabel(f"{prefix} capacity (bits)", fontsize=8)
     ax.set_title(title, fontsize=8)
+
+
+def _exclusion_text(exclusions: list[dict[str, str]]) -> str:
+    """Every capacity or architecture left out of the fits, named one by one."""
+    if not exclusions:
+        return "Every architecture's capacities and measures enter the fits; none is excluded."
+    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
+    return (
+        f"Excluded from the fits ({len(exclusions)}; each fit counts only defined rows, its n "
+        f"says how many): {listed}."
+    )
