@@ -372,6 +372,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes; a config is a short "
             "YAML mapping, pass that instead"
         )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise ConfigError(
+            f"config file {path} must be UTF-8 text, got UTF-16 or binary data (NUL bytes); "
+            "re-save it as UTF-8"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
