@@ -331,3 +331,19 @@ def test_control_characters_are_one_line(tmp_path: Path):
     path.write_text("protocol: \x07\n")
     with pytest.raises(ConfigError, match=r"ctl\.yaml: special characters are not allowed"):
         read_yaml(path)
+
+
+def test_architecture_check_builds_shape_only_and_names_the_options():
+    from axionlab.protocols.sections import ArchitectureSpec
+
+    spec = validate(ArchitectureSpec, {"name": "mlp", "options": {"width": 8, "depth": 1}})
+    assert spec.check((1, 8, 8), 10, "architectures.0") == 64 * 8 + 8 + 8 * 10 + 10
+    for options, message in [
+        ({"width": -3}, r"^architectures\.2\.options: mlp needs width >= 1"),
+        ({"widht": 3}, r"^architectures\.2\.options: model 'mlp' has no option 'widht'"),
+        ({"width": 2.5}, r"^architectures\.2\.options: model 'mlp' cannot be built .*fix the"),
+        ({"width": 10**9}, r"^architectures\.2\.options: training model 'mlp' .* needs about"),
+    ]:
+        bad = validate(ArchitectureSpec, {"name": "mlp", "options": options})
+        with pytest.raises(ConfigError, match=message):
+            bad.check((1, 8, 8), 10, "architectures.2")

@@ -32,3 +32,34 @@ def test_document_writes_markdown_and_html(tmp_path):
     assert "<h1>Run &lt;1&gt;</h1>" in html and 'src="figures/plane.png"' in html
     assert "a &amp; b" in html and "<li>two</li>" in html and "tables/u.csv" in html
     assert "| x | y |" in md and "| 0.5 | a |" in md and "![A plane](figures/plane.png)" in md
+
+
+def test_markdown_carries_no_html_from_config_or_data(tmp_path):
+    hostile = "<script>alert(1)</script> & <img src=x onerror=alert(1)>"
+    doc = Document(f"run {hostile}")
+    doc.heading(f"dataset root /data/{hostile}\n## injected")
+    doc.paragraph(f"strategy option mode={hostile}")
+    doc.bullets([f"unit a: {hostile}"])
+    doc.table(
+        [{"label": "a|b<i>", "note": "line\nbreak", "x": 0.5}],
+        ["label", "note|col", "x"],
+        source="tables/`odd`.csv",
+    )
+    doc.figure(tmp_path / "figures" / "p.png", f"caption [x]({hostile})", source="units/u")
+    html = doc.write(tmp_path).read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "<script" not in md and "<img" not in md and "<i>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img" in md
+    assert "<script" not in html and "&lt;script&gt;" in html  # report.html escapes as before
+    assert "\n## injected" not in md and "## dataset root" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| label | note\\|col | x |"
+    assert rows[1] == "| a\\|b&lt;i&gt; |  | 0.5 |"  # the row has no "note|col" value
+    assert "*Source: ``tables/`odd`.csv``*" in md
+    assert "![caption \\[x\\](&lt;script&gt;" in md
+
+
+def test_markdown_table_cells_fold_line_breaks():
+    doc = Document("t")
+    doc.table([{"a": "one\ntwo|three"}], ["a"])
+    assert "| one two\\|three |" in doc.markdown().splitlines()
