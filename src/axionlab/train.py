@@ -77,6 +77,17 @@ class TrainConfig:
             raise ConfigError(
                 f"schedule must be 'constant', 'cosine' or 'step', got {self.schedule!r}"
             )
+        floats = {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "step_gamma": self.step_gamma,
+            "label_smoothing": self.label_smoothing,
+            "grad_clip": self.grad_clip,
+        }
+        for name, value in floats.items():
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{name} must be finite, got {value!r}")
         if self.epochs is not None and self.steps is not None:
             raise ConfigError("set at most one of epochs and steps")
         if self.warmup_epochs and self.warmup_steps:

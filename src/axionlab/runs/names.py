@@ -9,25 +9,18 @@ writes or deletes anything there.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TypeGuard
 
+from axionlab.config import MAX_NAME_LENGTH, NAME_PATTERN, is_safe_name
 from axionlab.errors import ConfigError
 
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-"""Every name that becomes a path component matches this (``^[A-Za-z0-9][\\w.-]*$``, ASCII)."""
-MAX_NAME_LENGTH = 128
-_NAME = re.compile(NAME_PATTERN)
+__all__ = ["NAME_PATTERN", "check_name", "contained", "is_valid_name"]
 
 
 def is_valid_name(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a string usable as a path component of the run store."""
-    return (
-        isinstance(value, str)
-        and len(value) <= MAX_NAME_LENGTH
-        and _NAME.fullmatch(value) is not None
-    )
+    return is_safe_name(value)
 
 
 def check_name(kind: str, value: object) -> str:
