@@ -247,7 +247,10 @@ class Exp03(Protocol):
             for a in config.architectures_of(d):
                 arch = config.architectures[a]
                 where = f"architecture '{arch.display}' on dataset '{spec.name}'"
-                arch.check(data.input_shape, len(data.classes), f"architectures.{a}")
+                try:
+                    arch.check(data.input_shape, len(data.classes), f"architectures.{a}")
+                except ConfigError as err:
+                    raise ConfigError(f"{err} ({where})") from None
                 try:
                     model = _model(arch, data, config.seeds[0])
                     hidden = candidate_drive(model)[0].shape[0] if is_recurrent(model) else 0
