@@ -200,28 +200,34 @@ def rebuild_index(root: str | Path) -> RunIndex:
     return index
 
 
+def _read_fields(path: Path, keys: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The JSON object at ``path`` and its string fields ``keys``; raises on anything else."""
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    fields = tuple(entry[k] for k in keys)
+    if not all(isinstance(v, str) for v in fields):
+        raise TypeError(f"{'/'.join(keys)} are not strings")
+    return entry, fields
+
+
+_UNREADABLE = (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError)
+
+
 def _fill(conn: sqlite3.Connection, root: Path) -> list[str]:
     """Insert every readable run and manifest under ``root``; return what was skipped."""
     skipped = []
     for run_json in sorted(root.glob("*/*/run.json")):
         run_dir = run_json.parent
         try:
-            info = json.loads(run_json.read_text(encoding="utf-8"))
-            row = (info["protocol"], info["config_hash"], info["status"])
-            if not all(isinstance(v, str) for v in row):
-                raise TypeError("protocol/config_hash/status are not strings")
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+            info, row = _read_fields(run_json, ("protocol", "config_hash", "status"))
+        except _UNREADABLE as err:
             skipped.append(f"{run_json}: unreadable run.json ({_short(err)})")
             continue
         created = info.get("created") if isinstance(info.get("created"), str) else None
         conn.execute(_UPSERT_RUN, (str(run_dir), *row, created or _now(), _now()))
         for manifest in sorted(run_dir.glob("units/*/*/manifest.json")):
             try:
-                entry = json.loads(manifest.read_text(encoding="utf-8"))
-                fields = (entry["unit"], entry["phase"], entry["key"])
-                if not all(isinstance(v, str) for v in fields):
-                    raise TypeError("unit/phase/key are not strings")
-            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+                _, fields = _read_fields(manifest, ("unit", "phase", "key"))
+            except _UNREADABLE as err:
                 skipped.append(f"{manifest}: unreadable manifest ({_short(err)})")
                 continue
             conn.execute(_UPSERT_PHASE, (str(run_dir), *fields, "complete", _now()))
