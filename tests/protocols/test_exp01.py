@@ -117,7 +117,7 @@ def test_sigkill_then_resume_finishes_with_same_numbers(smoke_run, tmp_path):
     proc.wait()
     assert run_dir is not None and proc.returncode == -signal.SIGKILL, "run ended before the kill"
     before = _manifests(run_dir)
-    total = 3 * (1 + 2 * 2 + 1 + 2)
+    total = 3 * (1 + 2 * 2 + 1 + 1 + 2)  # task A, planes + topology, curvature, structure, B
     assert 6 <= len(before) < total
     resumed = subprocess.run(
         [*cmd, "--resume", str(run_dir)], env=env, capture_output=True, text=True, timeout=600
@@ -153,3 +153,23 @@ def test_user_errors(tmp_path, capsys):
     assert code == 2 and err.startswith("error:") and "cifar100" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "exp01").exists()
+
+
+def test_structure_predictors_join_units_and_have_their_own_family(smoke_run):
+    rows = read_csv(smoke_run.path / "units.csv")
+    config = load_config(SMOKE)
+    columns = config.structure.columns()  # type: ignore[attr-defined]
+    assert "basin_radius_abs0.1" in columns and "nc1" in columns and "spectra_alpha" in columns
+    for r in rows:
+        assert r["structure_reason"] == ""
+        for c in columns:
+            assert np.isfinite(float(r[c])), c
+        assert 0.0 <= float(r["nc4"]) <= 1.0 and 0.0 < float(r["basin_area_abs0.1"]) <= 1.0
+        # a larger rise is reached no sooner along the same directions
+        assert float(r["basin_radius_abs0.5"]) >= float(r["basin_radius_abs0.1"])
+    family = read_csv(smoke_run.path / "tables" / "correlations_structure.csv")
+    assert {r["predictor"] for r in family} == set(columns)
+    ridge = read_csv(smoke_run.path / "tables" / "ridge.csv")
+    baselines = {r["baseline"] for r in ridge}
+    assert len(baselines) == 2 and any("nc1" in b and "spectra_alpha" in b for b in baselines)
+    assert "Structural predictors" in (smoke_run.path / "report" / "report.md").read_text()

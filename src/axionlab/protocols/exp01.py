@@ -9,6 +9,10 @@ Units are architecture × dataset × seed. Each unit runs these cached phases:
 3. ``topology_<s>``: sublevel-set persistence of that plane (cubical H0/H1), summary features,
    the lab's legacy graph statistic (Ripser without vertex births) and the window's mean loss.
 4. ``curvature``: Hessian top eigenvalue and trace, Fisher trace and sharpness on task A.
+4b. ``structure``: structural predictors that need no topology: weight-matrix spectra (HT-SR
+   α, weighted α, stable rank, norms; WeightWatcher's definitions), neural collapse NC1–NC4 of
+   the penultimate task-A training features, basin radii along random filter-normalised
+   directions and the area of the centre's sublevel-set component on slice 0.
 5. ``forget_<strategy>`` for each configured strategy: the head expanded to all classes
    (class-incremental), a stability check of the strategy's penalty under task B's optimizer
    (``task_b.stability``), then task B by SGD, task-A accuracy at the configured steps;
@@ -42,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
+from axionlab.collapse import neural_collapse, penultimate_features
 from axionlab.config import RunConfig, Section, check_memory
 from axionlab.continual import TaskContext, build_strategy, retention_curve
 from axionlab.continual.metrics import DIVERGED
@@ -49,6 +54,8 @@ from axionlab.continual.stability import StabilityMode, check_penalty_stability
 from axionlab.data import Dataset, Task, load_dataset, split_classes
 from axionlab.errors import ConfigError, DataError, UserError
 from axionlab.landscape import (
+    basin_area,
+    basin_radii,
     fisher_diagonal,
     fisher_trace,
     hessian_top_eigenvalues,
@@ -57,7 +64,7 @@ from axionlab.landscape import (
     random_directions,
     sharpness,
 )
-from axionlab.models import build_model, count_parameters
+from axionlab.models import build_model, count_parameters, get_head
 from axionlab.protocols.base import PROTOCOLS, Protocol, Unit, require_phase
 from axionlab.protocols.exp01_published import protocol_departures
 from axionlab.protocols.sections import (
@@ -77,6 +84,7 @@ from axionlab.runs import (
     write_json,
     write_npz,
 )
+from axionlab.spectra import layer_spectra, spectra_summary
 from axionlab.stats import correlate, correlation_table, icc, loo_ridge
 from axionlab.topology import plane_topology
 from axionlab.train import (
@@ -110,6 +118,18 @@ TOPOLOGY_FEATURES = (
     "h1_entropy",
 )
 CONTROL_FEATURES = ("legacy_h0_total", "window_mean_loss")
+STRUCTURE_FEATURES = (
+    "spectra_alpha",
+    "spectra_alpha_weighted",
+    "spectra_log_norm",
+    "spectra_log_spectral_norm",
+    "spectra_stable_rank",
+    "nc1",
+    "nc2_norms",
+    "nc2_angles",
+    "nc3",
+    "nc4",
+)
 CURVATURE_FEATURES = (
     "hessian_top_eig",
     "hessian_trace",
@@ -186,6 +206,38 @@ class CurvatureSection(Section):
     sharpness_rho: float = Field(0.05, gt=0)
 
 
+class StructureSection(Section):
+    """Structural predictors beyond topology and curvature (the ``structure`` phase)."""
+
+    enabled: bool = True
+    examples: int | None = Field(512, ge=1)
+    """Task-A training examples for the collapse features and the basin losses (None: all)."""
+    basin_directions: int = Field(4, ge=1)
+    basin_deltas: list[float] = Field(default=[0.1, 0.5], min_length=1)
+    """Absolute loss rises δ (nats) whose first crossing defines a basin radius."""
+    basin_relative: list[float] = [1.0]
+    """Relative rises δ = fraction × centre loss."""
+    basin_max_radius: float = Field(10.0, gt=0)
+    basin_tol: float = Field(1e-3, gt=0)
+
+    @field_validator("basin_deltas", "basin_relative")
+    @classmethod
+    def _positive(cls, values: list[float]) -> list[float]:
+        if any(not v > 0 for v in values):
+            raise ValueError(f"must be > 0, got {values}")
+        return values
+
+    def basin_columns(self) -> list[str]:
+        """Names of the basin features, one per δ: radii (mean over directions) and areas."""
+        names = [f"abs{d:g}" for d in self.basin_deltas] + [
+            f"rel{r:g}" for r in self.basin_relative
+        ]
+        return [f"basin_radius_{n}" for n in names] + [f"basin_area_{n}" for n in names]
+
+    def columns(self) -> list[str]:
+        return [*STRUCTURE_FEATURES, *self.basin_columns()]
+
+
 class Exp01Strategy(StrategySpec):
     @field_validator("name")
     @classmethod
@@ -248,6 +300,7 @@ class Exp01Config(RunConfig):
     landscape: LandscapeSection = LandscapeSection()
     topology: TopologySection = TopologySection()
     curvature: CurvatureSection = CurvatureSection()
+    structure: StructureSection = StructureSection()
     task_b: TaskBSection = TaskBSection()
     analysis: AnalysisSection = AnalysisSection()
 
@@ -396,11 +449,15 @@ class Exp01(Protocol):
         a_rec = run.phase(unit.id, "task_a", a_key, train_a)
         if a_rec.summary["task_a_diverged"]:
             return  # nothing downstream is defined; the analysis names the unit
-        for s in range(config.landscape.slices):
-            plane = self._plane(run, config, unit, task_a, a_rec, s)
+        planes = [
+            self._plane(run, config, unit, task_a, a_rec, s) for s in range(config.landscape.slices)
+        ]
+        for s, plane in enumerate(planes):
             self._topology(run, config, unit, plane, s)
         if config.curvature.enabled:
             self._curvature(run, config, unit, task_a, a_rec)
+        if config.structure.enabled:
+            self._structure(run, config, unit, task_a, a_rec, planes[0])
         for strategy in config.task_b.strategies:
             self._forget(run, config, unit, task_a, task_b, a_rec, strategy)
 
@@ -515,6 +572,88 @@ class Exp01(Protocol):
 
         key = phase_key(self.VERSION, {"curvature": curv.model_dump()}, [a_rec])
         return run.phase(unit.id, "curvature", key, compute)
+
+    def _structure(
+        self,
+        run: Run,
+        config: Exp01Config,
+        unit: Unit,
+        task_a: Dataset,
+        a_rec: PhaseRecord,
+        plane: PhaseRecord,
+    ) -> PhaseRecord:
+        struct = config.structure
+        seed = unit.params["seed"]
+
+        def compute(out: Path) -> dict[str, Any]:
+            model = _trained_model(config, unit, task_a, a_rec)
+            x, y = _subset(
+                task_a.x_train,
+                task_a.y_train,
+                struct.examples,
+                torch_generator(seed, "structure_data", unit.id),
+            )
+            spectra = spectra_summary(layer_spectra(model))
+            head = get_head(model)
+            collapse = neural_collapse(
+                penultimate_features(model, x, head=head), y, head.weight.detach(), head.bias
+            )
+            directions = [
+                random_directions(
+                    model,
+                    1,
+                    normalization=config.landscape.normalization,
+                    ignore_1d=config.landscape.ignore_1d,
+                    generator=torch_generator(seed, "basin_directions", unit.id, i),
+                )[0]
+                for i in range(struct.basin_directions)
+            ]
+            radii = basin_radii(
+                model,
+                F.cross_entropy,
+                (x, y),
+                directions,
+                deltas=struct.basin_deltas,
+                relative=struct.basin_relative,
+                max_radius=struct.basin_max_radius,
+                tol=struct.basin_tol,
+            )
+            values = read_npz(plane.path / "plane.npz")["values"]
+            centre = values[values.shape[0] // 2, values.shape[1] // 2]
+            thresholds = np.where(
+                radii.relative, centre * (1.0 + radii.requested), centre + radii.requested
+            )
+            area = basin_area(values, thresholds)
+            names = [
+                c.removeprefix("basin_radius_") for c in struct.basin_columns()[: len(thresholds)]
+            ]
+            result: dict[str, Any] = {
+                "spectra_alpha": spectra.alpha,
+                "spectra_alpha_weighted": spectra.alpha_weighted,
+                "spectra_log_norm": spectra.log_norm,
+                "spectra_log_spectral_norm": spectra.log_spectral_norm,
+                "spectra_stable_rank": spectra.stable_rank,
+                "spectra_n_layers": spectra.n_layers,
+                "spectra_n_fitted": spectra.n_fitted,
+                "nc1": collapse.nc1,
+                "nc2_norms": collapse.nc2_norms,
+                "nc2_angles": collapse.nc2_angles,
+                "nc3": collapse.nc3,
+                "nc4": collapse.nc4,
+                "basin_center_loss": radii.center_loss,
+            }
+            for k, name in enumerate(names):
+                result[f"basin_radius_{name}"] = float(radii.mean[k])
+                result[f"basin_radius_{name}_min"] = float(radii.min[k])
+                result[f"basin_radius_{name}_max"] = float(radii.max[k])
+                result[f"basin_unbounded_{name}"] = int(radii.n_unbounded[k])
+                result[f"basin_area_{name}"] = float(area.fraction[k])
+                result[f"basin_area_touches_border_{name}"] = bool(area.touches_border[k])
+            write_npz(out / "basin.npz", {"radii": radii.radii, "thresholds": thresholds})
+            return result
+
+        key = phase_key(self.VERSION, {"structure": struct.model_dump()}, [a_rec, plane])
+        return run.phase(unit.id, "structure", key, compute)
 
     def _forget(
         self,
@@ -632,6 +771,19 @@ class Exp01(Protocol):
             **options,
         )
         write_csv(run.path / "tables" / "correlations_by_family.csv", by_family)
+        if config.structure.enabled:
+            # their own family: Holm corrects over these tests only, so adding them never moves
+            # the p-values of the topology and curvature family above
+            structure = correlation_table(
+                rows,
+                config.structure.columns(),
+                outcomes,
+                group="dataset",
+                covariate="log_params",
+                pooled=len(config.datasets) > 1,
+                **options,
+            )
+            write_csv(run.path / "tables" / "correlations_structure.csv", structure)
         write_csv(run.path / "tables" / "ridge.csv", ridge_rows(rows, config))
         write_csv(run.path / "tables" / "stability.csv", stability_rows(run, config, units))
         write_csv(
@@ -738,6 +890,12 @@ def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
             row[k] = float(curvature.get(k, math.nan))
         finite = all(math.isfinite(row[k]) for k in CURVATURE_FEATURES)
         row["curvature_reason"] = TASK_A_DIVERGED if a_diverged else ("" if finite else NONFINITE)
+    if config.structure.enabled:
+        structure = {} if a_diverged else _summary(run, unit, "structure")
+        for k in config.structure.columns():
+            row[k] = float(structure.get(k, math.nan))
+        finite = all(math.isfinite(row[k]) for k in config.structure.columns())
+        row["structure_reason"] = TASK_A_DIVERGED if a_diverged else ("" if finite else NONFINITE)
     forget_reason: dict[str, str] = {}
     for label in strategy_labels(config):
         forget = {} if a_diverged else _summary(run, unit, f"forget_{label}")
@@ -802,7 +960,7 @@ def exclusion_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict
                         "step": r[f"diverged_step_{label}"],
                     }
                 )
-        for family in ("topology", "curvature"):
+        for family in ("topology", "curvature", "structure"):
             reason = r.get(f"{family}_reason", "")
             if reason:
                 out.append({"unit": r["unit"], "what": family, "reason": reason, "step": None})
@@ -813,46 +971,57 @@ def exclusion_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict
     return out
 
 
+RIDGE_TOPOLOGY = (
+    "h0_total_persistence_norm",
+    "h1_total_persistence_norm",
+    "h0_count_above",
+    "h1_count_above",
+)
+RIDGE_STRUCTURE = ("spectra_alpha", "nc1", "nc4")
+
+
 def ridge_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict[str, Any]]:
-    """Leave-one-architecture-out ridge: size (+ curvature) vs the same plus topology features."""
-    baseline_cols = ["log_params"] + (
+    """Leave-one-architecture-out ridge: does topology add to a baseline of known predictors?
+
+    Two baselines: size (+ curvature), and size (+ curvature) + spectra, collapse and the first
+    basin radius; each against the same plus the topology features.
+    """
+    size = ["log_params"] + (
         ["hessian_top_eig", "hessian_trace"] if config.curvature.enabled else []
     )
-    extra_cols = [
-        "h0_total_persistence_norm",
-        "h1_total_persistence_norm",
-        "h0_count_above",
-        "h1_count_above",
-    ]
+    baselines = [size]
+    if config.structure.enabled:
+        baselines.append([*size, *RIDGE_STRUCTURE, config.structure.basin_columns()[0]])
     groups = np.array([r["arch"] for r in rows])
-    baseline = np.array([[r[c] for c in baseline_cols] for r in rows], dtype=float)
-    extra = np.array([[r[c] for c in extra_cols] for r in rows], dtype=float)
+    extra = np.array([[r[c] for c in RIDGE_TOPOLOGY] for r in rows], dtype=float)
     out = []
-    for outcome in outcome_columns(config):
-        target = np.array([r[outcome] for r in rows], dtype=float)
-        fit = loo_ridge(
-            baseline,
-            extra,
-            target,
-            groups,
-            n_permutations=config.analysis.ridge_permutations,
-            seed=config.seed,
-        )
-        out.append(
-            {
-                "outcome": outcome,
-                "baseline": "+".join(baseline_cols),
-                "extra": "+".join(extra_cols),
-                "n": fit.n,
-                "n_groups": fit.n_groups,
-                "mae_null": fit.mae_null,
-                "mae_baseline": fit.mae_baseline,
-                "mae_full": fit.mae_full,
-                "improvement": fit.improvement,
-                "perm_p": fit.perm_p,
-                "reason": fit.reason,
-            }
-        )
+    for baseline_cols in baselines:
+        baseline = np.array([[r[c] for c in baseline_cols] for r in rows], dtype=float)
+        for outcome in outcome_columns(config):
+            target = np.array([r[outcome] for r in rows], dtype=float)
+            fit = loo_ridge(
+                baseline,
+                extra,
+                target,
+                groups,
+                n_permutations=config.analysis.ridge_permutations,
+                seed=config.seed,
+            )
+            out.append(
+                {
+                    "outcome": outcome,
+                    "baseline": "+".join(baseline_cols),
+                    "extra": "+".join(RIDGE_TOPOLOGY),
+                    "n": fit.n,
+                    "n_groups": fit.n_groups,
+                    "mae_null": fit.mae_null,
+                    "mae_baseline": fit.mae_baseline,
+                    "mae_full": fit.mae_full,
+                    "improvement": fit.improvement,
+                    "perm_p": fit.perm_p,
+                    "reason": fit.reason,
+                }
+            )
     return out
 
 

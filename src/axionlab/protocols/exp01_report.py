@@ -114,6 +114,31 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
         source="correlations.csv",
     )
 
+    if config.structure.enabled:
+        structure = pooled_rows(read_csv(run.path / "tables" / "correlations_structure.csv"))
+        doc.heading("Structural predictors: weight spectra, neural collapse, basins")
+        doc.paragraph(
+            "A second family of predictors that needs no topology: HT-SR weight-spectrum "
+            "summaries (mean over layers of α, weighted α, log norms, stable rank; "
+            "WeightWatcher 0.7.7's definitions), neural collapse NC1–NC4 of the penultimate "
+            "task-A training features (Papyan, Han & Donoho 2020), basin radii (mean over "
+            f"{config.structure.basin_directions} filter-normalised directions of the first "
+            "radius where the task-A loss rises by δ) and the fraction of slice 0 covered by the "
+            "centre's sublevel-set component at the same rise. Holm corrects over this family "
+            f"alone ({len(structure)} tests), so it never moves the p-values above. "
+            + _surviving_text(structure)
+        )
+        doc.table(
+            structure,
+            ["predictor", "outcome", "n", "rho", "ci_low", "ci_high", "perm_p", "p_holm"],
+            source="tables/correlations_structure.csv",
+        )
+        doc.table(
+            rows,
+            ["unit", *config.structure.columns()],
+            source="units.csv",
+        )
+
     doc.heading("Does topology add to size and curvature? (leave-one-architecture-out ridge)")
     doc.table(
         read_csv(run.path / "tables" / "ridge.csv"),
@@ -169,27 +194,12 @@ def _summary_text(
     table: list[dict[str, str]],
 ) -> str:
     n_datasets = len({r["dataset"] for r in rows})
-    surviving = [r for r in pooled if cell_float(r["p_holm"]) < ALPHA]
     parts = [
         f"{len(rows)} units ({len({r['arch'] for r in rows})} architectures × {n_datasets} "
         f"dataset(s) × {len(config.seeds)} seed(s)); {config.landscape.slices} slices of "
         f"{config.landscape.steps}² per unit."
     ]
-    if surviving:
-        listed = "; ".join(
-            f"{r['predictor']} ~ {r['outcome']} (ρ = {cell_float(r['rho']):.2f}, "
-            f"Holm p = {cell_float(r['p_holm']):.3g})"
-            for r in surviving
-        )
-        parts.append(
-            f"Correlations over all units surviving Holm correction (permutation p) at "
-            f"α = {ALPHA}, family of {len(table)} tests: {listed}."
-        )
-    else:
-        parts.append(
-            f"No correlation over all units survives Holm correction (permutation p) at "
-            f"α = {ALPHA}, family of {len(table)} tests."
-        )
+    parts.append(_surviving_text(pooled, len(table)))
     trivial = [
         r["arch"]
         for r in rows
@@ -213,6 +223,26 @@ def _summary_text(
     if len(rows) < 10:
         parts.append("With this few units, correlations are illustrative only.")
     return " ".join(parts)
+
+
+def _surviving_text(pooled: list[dict[str, str]], family: int | None = None) -> str:
+    """The correlations over all units that survive Holm correction, or that none does."""
+    surviving = [r for r in pooled if cell_float(r["p_holm"]) < ALPHA]
+    size = len(pooled) if family is None else family
+    if not surviving:
+        return (
+            f"No correlation over all units survives Holm correction (permutation p) at "
+            f"α = {ALPHA}, family of {size} tests."
+        )
+    listed = "; ".join(
+        f"{r['predictor']} ~ {r['outcome']} (ρ = {cell_float(r['rho']):.2f}, "
+        f"Holm p = {cell_float(r['p_holm']):.3g})"
+        for r in surviving
+    )
+    return (
+        f"Correlations over all units surviving Holm correction (permutation p) at "
+        f"α = {ALPHA}, family of {size} tests: {listed}."
+    )
 
 
 def _trust_text(
