@@ -113,6 +113,12 @@ def make_dataset(
 
     The channel axis is axis 1 of ``x`` (per-example axis 0) when examples have two or more axes;
     flat feature vectors are standardised per feature.
+
+    Raises
+    ------
+    InputError
+        Shapes or lengths disagree, the train split is empty, or a label lies outside
+        ``[0, num_classes)`` (loaders check their files first and name them).
     """
     xtr = torch.as_tensor(np.asarray(x_train, dtype=np.float32))
     xte = torch.as_tensor(np.asarray(x_test, dtype=np.float32))
@@ -124,11 +130,19 @@ def make_dataset(
         )
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise InputError(f"inputs and labels differ in length for dataset '{name}'")
+    if len(ytr) == 0:
+        raise InputError(f"dataset '{name}' has no training examples")
+    labels = torch.cat([ytr, yte])
+    if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise InputError(
+            f"dataset '{name}' has labels in [{int(labels.min())}, {int(labels.max())}], "
+            f"outside the class range [0, {num_classes})"
+        )
     dims = [0] if xtr.ndim == 2 else [0, *range(2, xtr.ndim)]
     mean = xtr.mean(dim=dims, keepdim=True)
     # Constant channels (e.g. always-blank digit pixels) keep their zero-centred value.
     std = xtr.std(dim=dims, keepdim=True).clamp_min(1e-6)
-    classes = tuple(int(c) for c in torch.unique(torch.cat([ytr, yte])).tolist())
+    classes = tuple(int(c) for c in torch.unique(labels).tolist())
     return Dataset(
         name=name,
         x_train=((xtr - mean) / std).contiguous(),

@@ -13,8 +13,6 @@ EXP-01) with Pillow's bilinear filter, which widens its support when shrinking (
 
 from __future__ import annotations
 
-import gzip
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,10 +20,19 @@ import numpy as np
 
 from axionlab.data.core import DATASETS, Dataset, make_dataset, stratified_split
 from axionlab.data.generated import check_fraction, check_positive
+from axionlab.data.readers import (
+    check_labels,
+    check_relative_path,
+    read_cifar_batch,
+    read_idx,
+    read_image,
+    read_table,
+)
 from axionlab.errors import DataError
 from axionlab.repro import numpy_rng
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+CUB_CLASSES = 200
 
 
 def _require_root(name: str, root: Path | None, expected: str) -> Path:
@@ -68,22 +75,6 @@ def _to_chw(images: np.ndarray) -> np.ndarray:
 # --- MNIST (IDX) ----------------------------------------------------------------------------
 
 
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise DataError(f"cannot read IDX file {path}: {exc}") from None
-    if len(data) < 4 + 4 * ndim or data[:2] != b"\x00\x00" or data[2] != 0x08 or data[3] != ndim:
-        raise DataError(f"{path} is not an unsigned-byte IDX file with {ndim} dimension(s)")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: header says shape {shape}, found {body.size} bytes")
-    return body.reshape(shape)
-
-
 def _find_idx(root: Path, stem: str) -> Path:
     for path in (root / stem, root / f"{stem}.gz"):
         if path.is_file():
@@ -104,10 +95,15 @@ def load_mnist(
     )
     parts: list[np.ndarray] = []
     for split in ("train", "t10k"):
-        images = _read_idx(_find_idx(root, f"{split}-images-idx3-ubyte"), 3)
-        labels = _read_idx(_find_idx(root, f"{split}-labels-idx1-ubyte"), 1)
+        images_path = _find_idx(root, f"{split}-images-idx3-ubyte")
+        images = read_idx(images_path, 3)
+        labels_path = _find_idx(root, f"{split}-labels-idx1-ubyte")
+        labels = check_labels(labels_path, read_idx(labels_path, 1), 10)
         if len(images) != len(labels):
-            raise DataError(f"dataset 'mnist': {split} images and labels differ in count in {root}")
+            raise DataError(
+                f"dataset 'mnist': {images_path} holds {len(images)} images but {labels_path} "
+                f"{len(labels)} labels; re-download them"
+            )
         if image_size is not None:
             check_positive("image_size", image_size)
             images = resize_images(images, image_size)
@@ -117,23 +113,6 @@ def load_mnist(
 
 
 # --- CIFAR (python pickles) -----------------------------------------------------------------
-
-
-def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(batch[label_key], dtype=np.int64)
-    except FileNotFoundError:
-        raise DataError(f"CIFAR batch {path} not found; is the root directory right?") from None
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(
-            f"{path} is not a CIFAR python batch ({type(exc).__name__}: {exc})"
-        ) from None
-    if len(data) != len(labels):
-        raise DataError(f"{path} has {len(data)} images but {len(labels)} labels")
-    return data, labels
 
 
 def _load_cifar(
@@ -152,8 +131,8 @@ def _load_cifar(
     base = _first_dir_with(root, [folder, ""], test)
     if base is None:
         raise DataError(f"dataset '{name}': {root / folder / test} not found; expected {expected}")
-    parts = [_read_cifar_batch(base / f, label_key) for f in train]
-    x_test, y_test = _read_cifar_batch(base / test, label_key)
+    parts = [read_cifar_batch(base / f, label_key, num_classes) for f in train]
+    x_test, y_test = read_cifar_batch(base / test, label_key, num_classes)
     x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
     if image_size is not None:
@@ -189,15 +168,13 @@ def load_cifar100(
 # --- image folders --------------------------------------------------------------------------
 
 
-def _read_image(path: Path, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
+def _list_dir(path: Path) -> list[Path]:
     try:
-        with Image.open(path) as img:
-            rgb = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)  # (3, size, size)
+        return list(path.iterdir())
+    except OSError as exc:
+        raise DataError(
+            f"cannot list {path}: {exc.strerror or exc}; check its permissions"
+        ) from None
 
 
 def _load_image_folder(
@@ -213,9 +190,10 @@ def _load_image_folder(
     root = _require_root(name, root, "one sub-directory of images per class, <root>/<class>/*.jpg")
     for sub in subdirs:
         base = root / sub if sub else root
-        class_dirs = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        class_dirs = sorted(p for p in _list_dir(base) if p.is_dir()) if base.is_dir() else []
         files = [
-            sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) for d in class_dirs
+            sorted(f for f in _list_dir(d) if f.suffix.lower() in IMAGE_SUFFIXES)
+            for d in class_dirs
         ]
         if class_dirs and all(files):
             break
@@ -225,7 +203,7 @@ def _load_image_folder(
             "expected <root>/<class>/*.jpg"
         )
     labels = np.concatenate([np.full(len(f), c, dtype=np.int64) for c, f in enumerate(files)])
-    images = np.stack([_read_image(p, image_size) for group in files for p in group])
+    images = np.stack([read_image(p, image_size) for group in files for p in group])
     train, test = stratified_split(labels, test_fraction, numpy_rng(seed, "data", name, "split"))
     return make_dataset(
         name, images[train], labels[train], images[test], labels[test], num_classes=len(class_dirs)
@@ -252,13 +230,24 @@ def load_eurosat(
     )
 
 
-def _read_table(path: Path) -> dict[int, str]:
-    try:
-        lines = path.read_text().split("\n")
-        rows = [line.split(maxsplit=1) for line in lines if line.strip()]
-        return {int(k): v.strip() for k, v in rows}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot parse {path} as '<image_id> <value>' lines: {exc}") from None
+def _cub_labels(path: Path, rows: Sequence[tuple[str, int]]) -> np.ndarray:
+    for value, number in rows:
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= CUB_CLASSES):
+            raise DataError(
+                f"{path}, line {number}: class {value[:40]!r} is not an integer in "
+                f"[1, {CUB_CLASSES}]; re-download the dataset"
+            )
+    return np.array([int(v) - 1 for v, _ in rows], dtype=np.int64)  # 1-based on disk
+
+
+def _cub_split(path: Path, rows: Sequence[tuple[str, int]]) -> np.ndarray:
+    for value, number in rows:
+        if value not in ("0", "1"):
+            raise DataError(
+                f"{path}, line {number}: expected 1 (train) or 0 (test), got {value[:40]!r}; "
+                "re-download the dataset"
+            )
+    return np.array([v == "1" for v, _ in rows])
 
 
 @DATASETS.register("cub200")
@@ -270,18 +259,25 @@ def load_cub200(*, root: Path | None = None, seed: int = 0, image_size: int = 32
     base = _first_dir_with(root, ["CUB_200_2011", ""], "images.txt")
     if base is None:
         raise DataError(f"dataset 'cub200': images.txt not found under {root}; expected {expected}")
-    paths = _read_table(base / "images.txt")
-    labels = _read_table(base / "image_class_labels.txt")
-    is_train = _read_table(base / "train_test_split.txt")
+    paths = read_table(base / "images.txt")
+    labels = read_table(base / "image_class_labels.txt")
+    is_train = read_table(base / "train_test_split.txt")
     ids = sorted(paths)
-    if set(ids) != set(labels) or set(ids) != set(is_train):
-        raise DataError(
-            f"dataset 'cub200': image ids in {base} disagree between images.txt, "
-            "image_class_labels.txt and train_test_split.txt"
-        )
-    y = np.array([int(labels[i]) - 1 for i in ids], dtype=np.int64)  # 1-based on disk
-    train_mask = np.array([is_train[i] == "1" for i in ids])
-    x = np.stack([_read_image(base / "images" / paths[i], image_size) for i in ids])
+    for other, table in (("image_class_labels.txt", labels), ("train_test_split.txt", is_train)):
+        if set(ids) != set(table):
+            odd = min(set(ids) ^ set(table))
+            where = "images.txt" if odd in paths else other
+            raise DataError(
+                f"dataset 'cub200': image ids in {base} disagree between images.txt and {other} "
+                f"(id {odd} is only in {where}); re-download the dataset"
+            )
+    y = _cub_labels(base / "image_class_labels.txt", [labels[i] for i in ids])
+    train_mask = _cub_split(base / "train_test_split.txt", [is_train[i] for i in ids])
+    images = base / "images"
+    files = [
+        check_relative_path(base / "images.txt", paths[i][1], paths[i][0], images) for i in ids
+    ]
+    x = np.stack([read_image(f, image_size) for f in files])
     return make_dataset(
         "cub200",
         x[train_mask],
