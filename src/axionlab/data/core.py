@@ -8,6 +8,7 @@ test statistics leak into training); labels are int64.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,27 @@ def load_dataset(
                 f"Options: {', '.join(accepted) or 'none'}"
             )
     return loader(root=None if root is None else Path(root), seed=seed, **options)
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX, or the value is unknown
+        return None
+
+
+def check_memory(name: str, n_bytes: int) -> None:
+    """Raise :class:`ConfigError` when building the dataset needs more than the machine's memory.
+
+    ``n_bytes`` is the caller's estimate of its peak (raw arrays plus the float32 copies
+    :func:`~axionlab.data.core.make_dataset` makes), so an absurd size fails before allocating.
+    """
+    total = _physical_memory()
+    if total is not None and n_bytes > total:
+        raise ConfigError(
+            f"{name}: the dataset would need about {n_bytes / 2**30:.1f} GiB, more than this "
+            f"machine's {total / 2**30:.1f} GiB of memory; lower it"
+        )
 
 
 def make_dataset(

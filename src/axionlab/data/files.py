@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from axionlab.data.core import DATASETS, Dataset, make_dataset, stratified_split
-from axionlab.data.generated import check_fraction, check_positive
+from axionlab.data.core import DATASETS, Dataset, check_memory, make_dataset, stratified_split
+from axionlab.data.generated import check_count, check_fraction
 from axionlab.data.readers import (
     check_labels,
     check_relative_path,
@@ -68,6 +68,13 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack(out) if out else images[:, :size, :size]
 
 
+def _check_image_size(size: int | None, n_images: int, channels: int) -> None:
+    if size is not None:
+        check_count("image_size", size)
+        # uint8 pixels, their float32 copy and the standardised result
+        check_memory("image_size", n_images * channels * size * size * (1 + 4 + 4))
+
+
 def _to_chw(images: np.ndarray) -> np.ndarray:
     return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
 
@@ -93,6 +100,7 @@ def load_mnist(
         "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
         "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (optionally .gz)",
     )
+    _check_image_size(image_size, 70000, 1)
     parts: list[np.ndarray] = []
     for split in ("train", "t10k"):
         images_path = _find_idx(root, f"{split}-images-idx3-ubyte")
@@ -105,7 +113,6 @@ def load_mnist(
                 f"{len(labels)} labels; re-download them"
             )
         if image_size is not None:
-            check_positive("image_size", image_size)
             images = resize_images(images, image_size)
         parts += [_to_chw(images), labels]
     x_train, y_train, x_test, y_test = parts
@@ -125,6 +132,7 @@ def _load_cifar(
     num_classes: int,
     image_size: int | None,
 ) -> Dataset:
+    _check_image_size(image_size, 60000, 3)
     listed = "data_batch_1..5" if len(train) > 1 else train[0]
     expected = f"{folder}/{{{listed},{test}}}"
     root = _require_root(name, root, f"{expected} (the python pickle version)")
@@ -136,7 +144,6 @@ def _load_cifar(
     x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
     if image_size is not None:
-        check_positive("image_size", image_size)
         x_train, x_test = (
             resize_images(x.transpose(0, 2, 3, 1), image_size).transpose(0, 3, 1, 2)
             for x in (x_train, x_test)
@@ -185,7 +192,7 @@ def _load_image_folder(
     image_size: int,
     test_fraction: float,
 ) -> Dataset:
-    check_positive("image_size", image_size)
+    check_count("image_size", image_size)
     check_fraction("test_fraction", test_fraction)
     root = _require_root(name, root, "one sub-directory of images per class, <root>/<class>/*.jpg")
     for sub in subdirs:
@@ -202,6 +209,7 @@ def _load_image_folder(
             f"dataset '{name}': no class folders with images under {root}; "
             "expected <root>/<class>/*.jpg"
         )
+    _check_image_size(image_size, sum(map(len, files)), 3)
     labels = np.concatenate([np.full(len(f), c, dtype=np.int64) for c, f in enumerate(files)])
     images = np.stack([read_image(p, image_size) for group in files for p in group])
     train, test = stratified_split(labels, test_fraction, numpy_rng(seed, "data", name, "split"))
@@ -253,7 +261,7 @@ def _cub_split(path: Path, rows: Sequence[tuple[str, int]]) -> np.ndarray:
 @DATASETS.register("cub200")
 def load_cub200(*, root: Path | None = None, seed: int = 0, image_size: int = 32) -> Dataset:
     """CUB-200-2011 (200 bird species, 5994/5794) with its official ``train_test_split.txt``."""
-    check_positive("image_size", image_size)
+    check_count("image_size", image_size)
     expected = "CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,images/}"
     root = _require_root("cub200", root, expected)
     base = _first_dir_with(root, ["CUB_200_2011", ""], "images.txt")
@@ -273,6 +281,7 @@ def load_cub200(*, root: Path | None = None, seed: int = 0, image_size: int = 32
             )
     y = _cub_labels(base / "image_class_labels.txt", [labels[i] for i in ids])
     train_mask = _cub_split(base / "train_test_split.txt", [is_train[i] for i in ids])
+    _check_image_size(image_size, len(ids), 3)
     images = base / "images"
     files = [
         check_relative_path(base / "images.txt", paths[i][1], paths[i][0], images) for i in ids

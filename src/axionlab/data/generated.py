@@ -10,26 +10,37 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
 import numpy as np
 
-from axionlab.data.core import DATASETS, Dataset, make_dataset, stratified_split
+from axionlab.data.core import DATASETS, Dataset, check_memory, make_dataset, stratified_split
 from axionlab.errors import ConfigError
 from axionlab.repro import numpy_rng
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def check_fraction(name: str, value: float) -> None:
-    """Raise :class:`ConfigError` unless ``0 < value < 1``."""
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{name} must be in (0, 1), got {value}")
+    """Raise :class:`ConfigError` unless ``value`` is a number with ``0 < value < 1``."""
+    if not (_is_number(value) and 0.0 < value < 1.0):
+        raise ConfigError(f"{name} must be in (0, 1), got {value!r}")
 
 
 def check_positive(name: str, value: int | float) -> None:
-    """Raise :class:`ConfigError` unless ``value > 0``."""
-    if not value > 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+    """Raise :class:`ConfigError` unless ``value`` is a finite number ``> 0``."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be positive and finite, got {value!r}")
+
+
+def check_count(name: str, value: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer ``>= 1`` (not a bool)."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 @DATASETS.register("digits")
@@ -94,16 +105,18 @@ def load_synthetic(
     standard deviation) makes the task easier; ~1 is hard, ≥4 nearly separable in 20 dimensions.
     Inputs have shape ``(dim,)``.
     """
-    for key, value in [
+    for key, count in [
         ("num_classes", num_classes),
         ("dim", dim),
         ("n_train", n_train),
         ("n_test", n_test),
-        ("separation", separation),
     ]:
-        check_positive(key, value)
+        check_count(key, count)
+    check_positive("separation", separation)
     if num_classes < 2:
         raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
+    # float64 samples, their float32 copy and the standardised result
+    check_memory("n_train, n_test and dim", (n_train + n_test) * dim * (8 + 4 + 4))
     rng = numpy_rng(seed, "data", "synthetic")
     means = rng.standard_normal((num_classes, dim))
     means *= separation / np.linalg.norm(means, axis=1, keepdims=True)

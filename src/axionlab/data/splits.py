@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from axionlab.data.core import Dataset
+from axionlab.data.core import Dataset, check_memory
 from axionlab.errors import InputError
 from axionlab.repro import torch_generator
 
@@ -173,10 +173,13 @@ def make_stream(
         raise InputError(f"scenario must be 'class_il', 'task_il' or 'domain_il', got {scenario!r}")
     if variant not in ("split", "permuted", "rotated"):
         raise InputError(f"variant must be 'split', 'permuted' or 'rotated', got {variant!r}")
-    if n_tasks < 1:
-        raise InputError(f"n_tasks must be at least 1, got {n_tasks}")
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+        raise InputError(f"n_tasks must be an integer of at least 1, got {n_tasks!r}")
     if variant == "split":
         return _split_stream(ds, scenario, n_tasks)
+    # every permuted or rotated task holds its own copy of the inputs
+    per_copy = (ds.x_train.numel() + ds.x_test.numel()) * ds.x_train.element_size()
+    check_memory("n_tasks", n_tasks * per_copy)
     if variant == "rotated" and len(ds.input_shape) != 3:
         raise InputError(
             f"variant 'rotated' needs image inputs (C, H, W); dataset '{ds.name}' "
