@@ -176,8 +176,8 @@ def _unpickle(path: Path) -> Any:
         raise DataError(f"CIFAR batch {path} not found; is the root directory right?") from None
     except OSError as exc:
         raise DataError(f"cannot read CIFAR batch {path}: {one_line(exc)}") from None
-    # From memory, a length field claiming more bytes than the file has reads short instead of
-    # asking for a buffer of that length.
+    # The file is read whole (its size capped above), so a length field longer than the file
+    # ends in a truncation error; arrays are bounded by the file's size in bounded_reconstruct.
     try:
         return _CifarUnpickler(io.BytesIO(data), path, limit=len(data)).load()
     except DataError:
