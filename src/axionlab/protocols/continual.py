@@ -102,9 +102,7 @@ class Continual(Protocol):
         try:
             dataset = _dataset(config)
         except DataError as err:
-            raise DataError(
-                f"dataset.root: {err}; set it in the config or with --set dataset.root=DIR"
-            ) from None
+            raise config.dataset.load_error(err, "dataset") from None
         config.architecture.check(dataset.input_shape, len(dataset.classes), "architecture")
         stream = config.stream
         for scenario in stream.scenarios:

@@ -383,10 +383,7 @@ class Exp01(Protocol):
             try:
                 task_a, _ = _tasks(spec, config.seeds[0])
             except DataError as err:
-                raise DataError(
-                    f"datasets.{i}.root: {err}; set it in the config or with "
-                    f"--set datasets.{i}.root=DIR"
-                ) from None
+                raise spec.load_error(err, f"datasets.{i}") from None
             for a, arch in enumerate(config.architectures):
                 arch.check(task_a.input_shape, len(task_a.classes), f"architectures.{a}")
             if config.task_a.augment == "crop_flip" and len(task_a.input_shape) != 3:

@@ -240,10 +240,7 @@ class Exp03(Protocol):
             try:
                 data = _dataset(spec, config.seeds[0])
             except DataError as err:
-                raise DataError(
-                    f"datasets.{d}.root: {err}; set it in the config or with "
-                    f"--set datasets.{d}.root=DIR"
-                ) from None
+                raise spec.load_error(err, f"datasets.{d}") from None
             for a in config.architectures_of(d):
                 arch = config.architectures[a]
                 where = f"architecture '{arch.display}' on dataset '{spec.name}'"

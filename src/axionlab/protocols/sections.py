@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
@@ -11,7 +12,7 @@ from pydantic import AfterValidator, Field, model_validator
 from axionlab.config import Options, SafeLabel, Section, check_memory, registered_name
 from axionlab.continual import STRATEGIES, build_strategy
 from axionlab.data import DATASETS
-from axionlab.errors import ConfigError, InputError, UserError
+from axionlab.errors import ConfigError, DataError, InputError, UserError
 from axionlab.models import MODELS, build_model
 
 DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
@@ -41,6 +42,17 @@ class DatasetSpec(Section):
     name: DatasetName
     root: str | None = None
     options: Options = {}
+
+    def load_error(self, error: DataError, where: str) -> DataError:
+        """``error`` naming ``<where>.root``; the set-it hint only when the root is missing.
+
+        A corrupt or hostile file inside an existing root needs a re-download, not a new root.
+        """
+        if self.root is not None and Path(self.root).is_dir():
+            return DataError(f"{where}.root: {error}")
+        return DataError(
+            f"{where}.root: {error}; set it in the config or with --set {where}.root=DIR"
+        )
 
 
 class ArchitectureSpec(Section):
