@@ -5,7 +5,7 @@ provenance), so every reader here treats its file as untrusted input:
 
 - CIFAR's "python version" batches are pickles. :func:`read_cifar_batch` unpickles them with a
   restricted unpickler that resolves only the numpy constructors an array pickle needs and refuses
-  every other global, so a batch can never run code (``pickle.load`` would run any ``__reduce__``).
+  every other global, so a batch can never run code (a plain unpickler runs any ``__reduce__``).
 - IDX headers (MNIST) are checked against the file's size before anything is allocated, and a
   corrupt or truncated ``.gz`` is reported as such.
 - Images are opened lazily and refused when they declare more than :data:`MAX_IMAGE_PIXELS`
