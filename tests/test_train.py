@@ -280,3 +280,13 @@ def test_crop_flip_is_a_seeded_crop_of_the_padded_image() -> None:
     )
     with pytest.raises(InputError, match="needs images"):
         crop_flip(torch.zeros(4, 8), torch.Generator())
+
+
+def test_all_finite_on_mixed_dtypes_nan_inf_and_empty() -> None:
+    from axionlab.train import all_finite
+
+    ones32, ones64 = torch.ones(3), torch.ones(2, dtype=torch.float64)
+    assert all_finite([ones32, ones64]) and all_finite([]) and all_finite([torch.zeros(0)])
+    assert not all_finite([ones32, torch.tensor([math.nan])])
+    assert not all_finite([torch.tensor([-math.inf]), ones64])
+    assert all_finite([torch.full((4,), 3e38)])  # near float32's max: no overflow

@@ -370,8 +370,20 @@ AUGMENTATIONS: dict[str, Augment | None] = {"none": None, "crop_flip": crop_flip
 
 
 def all_finite(tensors: Iterable[Tensor]) -> bool:
-    """Whether every element of every tensor is finite (neither NaN nor ±inf)."""
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+    """Whether every element of every tensor is finite (neither NaN nor ±inf).
+
+    One fused max-abs reduction over all tensors and one host sync: it runs after every
+    optimizer step, where a per-tensor check costs ~10% of a small model's step. The max-abs
+    norm cannot overflow and propagates NaN.
+    """
+    ts = [t.detach() for t in tensors if t.numel()]
+    if not ts:
+        return True
+    try:
+        norms = torch.stack(torch._foreach_norm(ts, math.inf))
+    except RuntimeError:  # tensors on several devices or of mixed dtypes
+        norms = torch.stack([torch.linalg.vector_norm(t, math.inf).float().cpu() for t in ts])
+    return bool(torch.isfinite(norms).all())
 
 
 def evaluate(
