@@ -212,7 +212,8 @@ def test_divergence_stops_training_and_records_the_step() -> None:
     )
     assert result.diverged and result.diverged_step is not None
     assert 1 <= result.diverged_step < 50
-    assert result.steps == result.diverged_step - 1
+    assert result.steps in (result.diverged_step - 1, result.diverged_step)
+    assert result.final_eval is None
     assert np.isnan(result.loss[result.diverged_step :]).all()  # never reached
     healthy = train(
         _model(),
@@ -290,3 +291,15 @@ def test_all_finite_on_mixed_dtypes_nan_inf_and_empty() -> None:
     assert not all_finite([ones32, torch.tensor([math.nan])])
     assert not all_finite([torch.tensor([-math.inf]), ones64])
     assert all_finite([torch.full((4,), 3e38)])  # near float32's max: no overflow
+
+
+def test_steps_count_the_update_that_made_the_weights_nonfinite() -> None:
+    x, y = _blobs()
+    result = train(
+        _model(),
+        (100 * x, y),
+        TrainConfig(optimizer="sgd", lr=1e38, steps=5, batch_size=32),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert result.diverged_step == 1 and result.steps == 1  # the loss was finite, the step taken
+    assert math.isfinite(result.loss[0]) and np.isnan(result.loss[1:]).all()

@@ -145,10 +145,11 @@ class TrainResult:
     Attributes
     ----------
     steps
-        Optimizer steps taken.
+        Optimizer steps taken (after a divergence: up to the last update applied).
     loss, penalty, accuracy, lr
         Per step: mini-batch cross-entropy (without penalties), the summed penalty terms, mini-batch
-        accuracy and the learning rate used, each of shape ``(steps,)``.
+        accuracy and the learning rate used, each of shape ``(total planned steps,)``, ``nan``
+        at the steps never reached.
     eval_steps, eval_loss, eval_accuracy
         Steps at which ``eval_data`` was evaluated (0 = before training) and its loss/accuracy;
         empty when no ``eval_data`` was given.
@@ -175,8 +176,9 @@ class TrainResult:
 
     @property
     def final_eval(self) -> tuple[float, float] | None:
-        """``(loss, accuracy)`` on ``eval_data`` after the last step, or ``None``."""
-        if len(self.eval_steps) == 0:
+        """``(loss, accuracy)`` on ``eval_data`` after the last step, or ``None`` (also when
+        training diverged: the last evaluation before it is not the final state)."""
+        if len(self.eval_steps) == 0 or self.diverged:
             return None
         return float(self.eval_loss[-1]), float(self.eval_accuracy[-1])
 
@@ -248,6 +250,7 @@ def train(
 
     history = np.full((4, total), np.nan)
     diverged_step: int | None = None
+    taken = total
     eval_rows: list[tuple[int, float, float]] = []
 
     def maybe_eval(step: int) -> None:
@@ -292,7 +295,7 @@ def train(
             objective = loss + extra
             if not bool(torch.isfinite(objective.detach())):
                 history[:, step] = (loss.item(), extra.item(), math.nan, lr)
-                diverged_step = step + 1
+                diverged_step, taken = step + 1, step  # this update was never applied
                 break
             torch.autograd.backward(objective)
             if config.grad_clip is not None:
@@ -303,7 +306,7 @@ def train(
             row = (loss.item(), extra.item(), accuracy.item(), lr)
             history[:, step] = row
             if not all_finite(params):
-                diverged_step = step + 1
+                diverged_step = taken = step + 1  # applied, and it made the weights non-finite
                 break
             if on_step is not None:
                 on_step(
@@ -315,7 +318,7 @@ def train(
 
     evals = np.array(eval_rows, dtype=np.float64).reshape(-1, 3)
     return TrainResult(
-        steps=total if diverged_step is None else diverged_step - 1,
+        steps=taken,
         loss=history[0],
         penalty=history[1],
         accuracy=history[2],

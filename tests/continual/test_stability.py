@@ -86,3 +86,11 @@ def test_an_unstable_penalty_diverges_and_scaling_keeps_it_finite(cl: SimpleName
     assert math.isnan(warn.acc_a[-1])  # a step never reached is nan, not a stale score
     scale = curves["scale"]
     assert scale.diverged_step is None and math.isfinite(scale.aurc(max_step=40))
+
+
+def test_scale_never_claims_stability_that_weight_decay_prevents(cl: SimpleNamespace) -> None:
+    _, l2 = _consolidated(cl, L2(strength=100.0))
+    decay_bound = TrainConfig(optimizer="sgd", lr=1.0, weight_decay=1.9)  # lr·wd > 0.9·2
+    check = check_penalty_stability(l2, decay_bound, mode="scale")
+    assert check.action == "warned" and not check.stable
+    assert isinstance(l2, L2) and l2.strength == 100.0  # left as configured

@@ -130,6 +130,8 @@ def check_penalty_stability(
         return StabilityCheck(strategy.name, curvature, ratio, limit, strength, strength, "warned")
     per_strength = curvature / strength  # curvature is linear in λ; λ > 0 here since ratio ≥ 1
     target = STABLE_FRACTION * limit / config.lr - config.weight_decay
-    scaled = max(target, 0.0) / per_strength
+    if target <= 0.0:  # weight decay alone is (nearly) unstable: no strength can fix it
+        return StabilityCheck(strategy.name, curvature, ratio, limit, strength, strength, "warned")
+    scaled = target / per_strength
     strategy.strength = scaled
     return StabilityCheck(strategy.name, curvature, ratio, limit, strength, scaled, "scaled")

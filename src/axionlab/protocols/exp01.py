@@ -52,7 +52,7 @@ from axionlab.continual import TaskContext, build_strategy, retention_curve
 from axionlab.continual.metrics import DIVERGED
 from axionlab.continual.stability import StabilityMode, check_penalty_stability
 from axionlab.data import Dataset, Task, load_dataset, split_classes
-from axionlab.errors import ConfigError, DataError, UserError
+from axionlab.errors import ConfigError, DataError, InputError, UserError
 from axionlab.landscape import (
     basin_area,
     basin_radii,
@@ -87,6 +87,7 @@ from axionlab.runs import (
 from axionlab.spectra import layer_spectra, spectra_summary
 from axionlab.stats import correlate, correlation_table, icc, loo_ridge
 from axionlab.topology import plane_topology
+from axionlab.topology.planes import LEGACY_NEEDS_FINITE
 from axionlab.train import (
     AUGMENTATIONS,
     AugmentName,
@@ -371,6 +372,61 @@ def _subset(
 # --- the protocol ---------------------------------------------------------------------------
 
 
+def _basins(
+    model: torch.nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    struct: StructureSection,
+    config: Exp01Config,
+    seed: int,
+    unit: Unit,
+    plane: PhaseRecord,
+    out: Path,
+) -> dict[str, Any]:
+    """Basin radii along random directions and the centre's sublevel area on slice 0."""
+    directions = [
+        random_directions(
+            model,
+            1,
+            normalization=config.landscape.normalization,
+            ignore_1d=config.landscape.ignore_1d,
+            generator=torch_generator(seed, "basin_directions", unit.id, i),
+        )[0]
+        for i in range(struct.basin_directions)
+    ]
+    radii = basin_radii(
+        model,
+        F.cross_entropy,
+        data,
+        directions,
+        deltas=struct.basin_deltas,
+        relative=struct.basin_relative,
+        max_radius=struct.basin_max_radius,
+        tol=struct.basin_tol,
+    )
+    stored = read_npz(plane.path / "plane.npz")
+    values = stored["values"]
+    # the trained point is the grid cell at (0, 0), whatever the span
+    center = (int(np.argmin(np.abs(stored["alphas"]))), int(np.argmin(np.abs(stored["betas"]))))
+    centre_loss = float(values[center])
+    if not math.isfinite(centre_loss):
+        raise InputError(f"the plane's loss at the trained point is {centre_loss}")
+    thresholds = np.where(
+        radii.relative, centre_loss * (1.0 + radii.requested), centre_loss + radii.requested
+    )
+    area = basin_area(values, thresholds, center=center)
+    names = [c.removeprefix("basin_radius_") for c in struct.basin_columns()[: len(thresholds)]]
+    result: dict[str, Any] = {"basin_center_loss": radii.center_loss}
+    for k, name in enumerate(names):
+        result[f"basin_radius_{name}"] = float(radii.mean[k])
+        result[f"basin_radius_{name}_min"] = float(radii.min[k])
+        result[f"basin_radius_{name}_max"] = float(radii.max[k])
+        result[f"basin_unbounded_{name}"] = int(radii.n_unbounded[k])
+        result[f"basin_area_{name}"] = float(area.fraction[k])
+        result[f"basin_area_touches_border_{name}"] = bool(area.touches_border[k])
+    write_npz(out / "basin.npz", {"radii": radii.radii, "thresholds": thresholds})
+    return result
+
+
 class Exp01(Protocol):
     name = "exp01"
     VERSION = "2"
@@ -590,63 +646,43 @@ class Exp01(Protocol):
                 struct.examples,
                 torch_generator(seed, "structure_data", unit.id),
             )
-            spectra = spectra_summary(layer_spectra(model))
+            result: dict[str, Any] = dict.fromkeys(STRUCTURE_FEATURES, math.nan)
+            reasons: list[str] = []
+            # each family is undefined on its own terms (no layer large enough for a spectrum,
+            # a zero centre loss for a relative rise, ...): nan + reason, never a failed run
+            try:
+                spectra = spectra_summary(layer_spectra(model))
+                result.update(
+                    spectra_alpha=spectra.alpha,
+                    spectra_alpha_weighted=spectra.alpha_weighted,
+                    spectra_log_norm=spectra.log_norm,
+                    spectra_log_spectral_norm=spectra.log_spectral_norm,
+                    spectra_stable_rank=spectra.stable_rank,
+                    spectra_n_layers=spectra.n_layers,
+                    spectra_n_fitted=spectra.n_fitted,
+                )
+            except InputError as err:
+                reasons.append(f"spectra: {err}")
             head = get_head(model)
-            collapse = neural_collapse(
-                penultimate_features(model, x, head=head), y, head.weight.detach(), head.bias
-            )
-            directions = [
-                random_directions(
-                    model,
-                    1,
-                    normalization=config.landscape.normalization,
-                    ignore_1d=config.landscape.ignore_1d,
-                    generator=torch_generator(seed, "basin_directions", unit.id, i),
-                )[0]
-                for i in range(struct.basin_directions)
-            ]
-            radii = basin_radii(
-                model,
-                F.cross_entropy,
-                (x, y),
-                directions,
-                deltas=struct.basin_deltas,
-                relative=struct.basin_relative,
-                max_radius=struct.basin_max_radius,
-                tol=struct.basin_tol,
-            )
-            values = read_npz(plane.path / "plane.npz")["values"]
-            centre = values[values.shape[0] // 2, values.shape[1] // 2]
-            thresholds = np.where(
-                radii.relative, centre * (1.0 + radii.requested), centre + radii.requested
-            )
-            area = basin_area(values, thresholds)
-            names = [
-                c.removeprefix("basin_radius_") for c in struct.basin_columns()[: len(thresholds)]
-            ]
-            result: dict[str, Any] = {
-                "spectra_alpha": spectra.alpha,
-                "spectra_alpha_weighted": spectra.alpha_weighted,
-                "spectra_log_norm": spectra.log_norm,
-                "spectra_log_spectral_norm": spectra.log_spectral_norm,
-                "spectra_stable_rank": spectra.stable_rank,
-                "spectra_n_layers": spectra.n_layers,
-                "spectra_n_fitted": spectra.n_fitted,
-                "nc1": collapse.nc1,
-                "nc2_norms": collapse.nc2_norms,
-                "nc2_angles": collapse.nc2_angles,
-                "nc3": collapse.nc3,
-                "nc4": collapse.nc4,
-                "basin_center_loss": radii.center_loss,
-            }
-            for k, name in enumerate(names):
-                result[f"basin_radius_{name}"] = float(radii.mean[k])
-                result[f"basin_radius_{name}_min"] = float(radii.min[k])
-                result[f"basin_radius_{name}_max"] = float(radii.max[k])
-                result[f"basin_unbounded_{name}"] = int(radii.n_unbounded[k])
-                result[f"basin_area_{name}"] = float(area.fraction[k])
-                result[f"basin_area_touches_border_{name}"] = bool(area.touches_border[k])
-            write_npz(out / "basin.npz", {"radii": radii.radii, "thresholds": thresholds})
+            try:
+                collapse = neural_collapse(
+                    penultimate_features(model, x, head=head), y, head.weight.detach(), head.bias
+                )
+                result.update(
+                    nc1=collapse.nc1,
+                    nc2_norms=collapse.nc2_norms,
+                    nc2_angles=collapse.nc2_angles,
+                    nc3=collapse.nc3,
+                    nc4=collapse.nc4,
+                )
+            except InputError as err:
+                reasons.append(f"collapse: {err}")
+            result.update(dict.fromkeys(struct.basin_columns(), math.nan))
+            try:
+                result.update(_basins(model, (x, y), struct, config, seed, unit, plane, out))
+            except InputError as err:
+                reasons.append(f"basin: {err}")
+            result["reason"] = "; ".join(reasons)
             return result
 
         key = phase_key(self.VERSION, {"structure": struct.model_dump()}, [a_rec, plane])
@@ -711,7 +747,8 @@ class Exp01(Protocol):
             summary: dict[str, Any] = {
                 "aurc": outcome.aurc,
                 "reason": outcome.reason,
-                "diverged": curve.diverged_step is not None,
+                # non-finite scores without a stopped step (e.g. non-finite BatchNorm buffers)
+                "diverged": curve.diverged_step is not None or outcome.reason == DIVERGED,
                 "diverged_step": curve.diverged_step,
                 "acc_a0": float(curve.acc_a[0]),
                 "acc_b_final": float(curve.acc_b[-1]),
@@ -866,21 +903,26 @@ def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
     ]
     names = _topology_names(config)
     features = {name: np.full(len(slices), np.nan) for name in names}
-    reasons: list[str] = [TASK_A_DIVERGED] if a_diverged else []
+    # the legacy statistic has its own reason: it alone needs a plane without non-finite points
+    reasons: dict[str, list[str]] = {"topology": [], "legacy": []}
+    for sl in slices:
+        if sl is not None and sl.get("reason", ""):
+            family = "legacy" if sl["reason"] == LEGACY_NEEDS_FINITE else "topology"
+            reasons[family].append(sl["reason"])
     for s, sl in enumerate(slices):
-        if sl is None:
-            continue
-        reasons.append(sl.get("reason", ""))
-        for name, value in _numeric(sl).items():
+        for name, value in ({} if sl is None else _numeric(sl)).items():
             features[name][s] = value
     for name in names:
         values = features[name]
+        defined = bool(np.isfinite(values).all())
         # a feature is defined only on every slice: averaging the finite ones would bias it
-        if not a_diverged and not np.isfinite(values).all():
-            reasons.append(NONFINITE_SLICE)
+        if not a_diverged and not defined:
+            reasons["legacy" if name.startswith("legacy") else "topology"].append(NONFINITE_SLICE)
         row[name] = float(values.mean())
-        row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    row["topology_reason"] = _reason(*reasons)
+        spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        row[f"{name}_std"] = spread if defined else math.nan
+    for family, found in reasons.items():
+        row[f"{family}_reason"] = TASK_A_DIVERGED if a_diverged else _reason(*found)
     if config.curvature.enabled:
         curvature = {} if a_diverged else _summary(run, unit, "curvature")
         for k in CURVATURE_FEATURES:
@@ -892,7 +934,8 @@ def unit_row(run: Run, config: Exp01Config, unit: Unit) -> dict[str, Any]:
         for k in config.structure.columns():
             row[k] = float(structure.get(k, math.nan))
         finite = all(math.isfinite(row[k]) for k in config.structure.columns())
-        row["structure_reason"] = TASK_A_DIVERGED if a_diverged else ("" if finite else NONFINITE)
+        stated = structure.get("reason", "") or ("" if finite else NONFINITE)
+        row["structure_reason"] = TASK_A_DIVERGED if a_diverged else stated
     forget_reason: dict[str, str] = {}
     for label in strategy_labels(config):
         forget = {} if a_diverged else _summary(run, unit, f"forget_{label}")
@@ -957,7 +1000,7 @@ def exclusion_rows(rows: list[dict[str, Any]], config: Exp01Config) -> list[dict
                         "step": r[f"diverged_step_{label}"],
                     }
                 )
-        for family in ("topology", "curvature", "structure"):
+        for family in ("topology", "legacy", "curvature", "structure"):
             reason = r.get(f"{family}_reason", "")
             if reason:
                 out.append({"unit": r["unit"], "what": family, "reason": reason, "step": None})

@@ -71,7 +71,8 @@ STANDING = (
         "EWC Fisher",
         "diagonal Fisher from ~1000 samples; estimator not stated (no EWC in the code)",
         "per strategy options (default: per-example empirical, penalty λ/2)",
-        "λ conventions differ by 36–47× between estimators: see axionlab.continual.strategies",
+        "per-example / batch-mean Fisher traces differ 19–119× on the quick models "
+        "(axionlab.continual.strategies)",
     ),
     (
         "divergence",

@@ -301,7 +301,10 @@ def _planes_figure(run: Run, units: list[Unit], path: Path) -> Path:
         finite = plane["values"][np.isfinite(plane["values"])]
         value_range = (float(finite.min()), float(finite.max())) if finite.size else None
         figures.persistence_diagram(
-            axes[2 * i + 1], [diagrams["h0"], diagrams["h1"]], "cubical PH", value_range
+            axes[2 * i + 1],
+            [diagrams.get(f"h{k}", np.zeros((0, 2))) for k in (0, 1)],  # none without finite loss
+            "cubical PH",
+            value_range,
         )
     return figures.save(fig, path)
 
