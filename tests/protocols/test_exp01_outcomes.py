@@ -207,3 +207,30 @@ def test_check_rejects_what_run_would_reject(
         assert code == 0
         return
     assert code == 2 and err.count("error:") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_an_undefined_structure_family_is_a_state_not_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import axionlab.protocols.exp01 as exp01
+    from axionlab.errors import InputError
+
+    def no_spectrum(model: nn.Module) -> list[object]:
+        raise InputError("no layer has at least 8 eigenvalues")
+
+    monkeypatch.setattr(exp01, "layer_spectra", no_spectrum)
+    run = _run(tmp_path, capsys, "--set", "landscape.span=[-0.5,1.0]", "--set", "landscape.steps=7")
+    for r in _by_unit(run).values():
+        assert r["structure_reason"].startswith("spectra: no layer")
+        assert math.isnan(float(r["spectra_alpha"])) and math.isfinite(float(r["nc1"]))
+        assert 0.0 < float(r["basin_area_abs0.1"]) <= 1.0  # centred on alpha = beta = 0
+    assert any(e["what"] == "structure" for e in read_csv(run / "tables" / "exclusions.csv"))
+
+
+def test_a_span_without_the_trained_point_on_its_grid_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", str(SMOKE), "--no-inputs", "--set", "landscape.span=[-0.3,1.0]"]) == 2
+    assert "no grid point at 0" in capsys.readouterr().err
+    assert main(["check", str(SMOKE), "--no-inputs", "--set", "landscape.span=[-0.5,1.0]"]) == 0

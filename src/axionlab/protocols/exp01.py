@@ -187,6 +187,17 @@ class LandscapeSection(Section):
             raise ValueError(f"must be an increasing (low, high) pair, got {list(span)}")
         return span
 
+    @model_validator(mode="after")
+    def _trained_point_on_grid(self) -> LandscapeSection:
+        low, high = self.span
+        position = -low / (high - low) * (self.steps - 1)
+        if not (low <= 0.0 <= high and abs(position - round(position)) < 1e-9):
+            raise ValueError(
+                f"landscape.span {list(self.span)} with {self.steps} steps has no grid point at "
+                "0 (the trained weights); use a symmetric span such as [-1, 1]"
+            )
+        return self
+
 
 class TopologySection(Section):
     construction: Literal["top", "vertex"] = "top"
