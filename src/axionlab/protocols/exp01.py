@@ -37,7 +37,7 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -657,42 +657,31 @@ class Exp01(Protocol):
                 struct.examples,
                 torch_generator(seed, "structure_data", unit.id),
             )
-            result: dict[str, Any] = dict.fromkeys(STRUCTURE_FEATURES, math.nan)
+            head = get_head(model)
+            measures: dict[str, Callable[[], Mapping[str, Any]]] = {
+                "spectra": lambda: {
+                    f"spectra_{k}": v
+                    for k, v in dataclasses.asdict(spectra_summary(layer_spectra(model))).items()
+                },
+                "collapse": lambda: dataclasses.asdict(
+                    neural_collapse(
+                        penultimate_features(model, x, head=head),
+                        y,
+                        head.weight.detach(),
+                        head.bias,
+                    )
+                ),
+                "basin": lambda: _basins(model, (x, y), struct, config, seed, unit, plane, out),
+            }
+            result: dict[str, Any] = dict.fromkeys(struct.columns(), math.nan)
             reasons: list[str] = []
             # each family is undefined on its own terms (no layer large enough for a spectrum,
             # a zero centre loss for a relative rise, ...): nan + reason, never a failed run
-            try:
-                spectra = spectra_summary(layer_spectra(model))
-                result.update(
-                    spectra_alpha=spectra.alpha,
-                    spectra_alpha_weighted=spectra.alpha_weighted,
-                    spectra_log_norm=spectra.log_norm,
-                    spectra_log_spectral_norm=spectra.log_spectral_norm,
-                    spectra_stable_rank=spectra.stable_rank,
-                    spectra_n_layers=spectra.n_layers,
-                    spectra_n_fitted=spectra.n_fitted,
-                )
-            except InputError as err:
-                reasons.append(f"spectra: {err}")
-            head = get_head(model)
-            try:
-                collapse = neural_collapse(
-                    penultimate_features(model, x, head=head), y, head.weight.detach(), head.bias
-                )
-                result.update(
-                    nc1=collapse.nc1,
-                    nc2_norms=collapse.nc2_norms,
-                    nc2_angles=collapse.nc2_angles,
-                    nc3=collapse.nc3,
-                    nc4=collapse.nc4,
-                )
-            except InputError as err:
-                reasons.append(f"collapse: {err}")
-            result.update(dict.fromkeys(struct.basin_columns(), math.nan))
-            try:
-                result.update(_basins(model, (x, y), struct, config, seed, unit, plane, out))
-            except InputError as err:
-                reasons.append(f"basin: {err}")
+            for family, measure in measures.items():
+                try:
+                    result.update(measure())
+                except InputError as err:
+                    reasons.append(f"{family}: {err}")
             result["reason"] = "; ".join(reasons)
             return result
 
