@@ -174,17 +174,20 @@ def retention_outcome(
     *,
     max_step: int = 500,
     rule: Literal["mean", "trapezoid"] = "mean",
+    diverged: bool = False,
 ) -> RetentionOutcome:
     """Retention and AURC of one task-A accuracy curve, ``nan`` with a reason when undefined.
 
     An undefined per-unit outcome is a recorded state, never an error: the run goes on and the
     analysis counts only defined rows. Bad arguments (shapes, unsorted steps) still raise.
+    ``diverged`` marks a curve whose training stopped at a non-finite step: not a result,
+    even where the accuracies measured before it are finite.
     """
     acc = np.asarray(accuracy, dtype=np.float64)
     if acc.ndim != 1 or acc.size == 0:
         raise InputError(f"accuracy must be a non-empty 1-D curve, got shape {acc.shape}")
     reason = ""
-    if not np.isfinite(acc).all():
+    if diverged or not np.isfinite(acc).all():
         reason = DIVERGED
     elif not acc[0] > 0:
         reason = ZERO_INITIAL_ACCURACY

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from axionlab.continual.metrics import (
-    DIVERGED,
     RetentionOutcome,
     average_accuracy,
     backward_transfer,
@@ -401,10 +400,13 @@ class RetentionResult:
         self, *, max_step: int = 500, rule: Literal["mean", "trapezoid"] = "mean"
     ) -> RetentionOutcome:
         """Retention curve and AURC, ``nan`` with a reason when undefined (diverged, acc_A(0)=0)."""
-        if self.diverged_step is not None:
-            nan = np.full(len(self.steps), np.nan)
-            return RetentionOutcome(nan, float("nan"), DIVERGED)
-        return retention_outcome(self.steps, self.acc_a, max_step=max_step, rule=rule)
+        return retention_outcome(
+            self.steps,
+            self.acc_a,
+            max_step=max_step,
+            rule=rule,
+            diverged=self.diverged_step is not None,
+        )
 
     @property
     def retention(self) -> np.ndarray:
