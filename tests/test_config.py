@@ -112,7 +112,6 @@ def test_hash_stable_and_sensitive():
     b = validate(Demo, {"protocol": "demo", "train": {"lr": 0.1}})
     c = validate(Demo, {"protocol": "demo", "train": {"lr": 0.2}})
     assert a.config_hash() == b.config_hash() != c.config_hash()
-    assert a.slice_hash("seed") == c.slice_hash("seed")
     assert validate(Demo, __import__("yaml").safe_load(dump_yaml(c))) == c
 
 

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from axionlab.config import dump_yaml
-    from axionlab.protocols.base import execute, load_config, rebuild_report
+    from axionlab.protocols.runner import execute, load_config, rebuild_report
 
     if args.command == "check":
         config = load_config(args.config, args.overrides)
@@ -86,7 +86,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _preflight(config: RunConfig) -> None:
     """Everything ``run`` checks before its run directory exists, plus the unit ids it plans."""
     from axionlab.config import is_safe_name
-    from axionlab.protocols.base import PROTOCOLS
+    from axionlab.protocols.catalog import PROTOCOLS
 
     protocol = PROTOCOLS.get(config.protocol)()
     protocol.check_inputs(config)

@@ -215,11 +215,6 @@ class RunConfig(Section):
         """Stable hash of the whole resolved config (names the run directory)."""
         return stable_hash(self.model_dump(mode="json"))
 
-    def slice_hash(self, *fields: str) -> str:
-        """Stable hash of some top-level fields: keys a phase by the config it depends on."""
-        dumped = self.model_dump(mode="json")
-        return stable_hash({name: dumped[name] for name in fields})
-
 
 def registered_name(registry: Registry[Any]) -> Callable[[str], str]:
     """Pydantic ``AfterValidator`` body: accept only names registered in ``registry``."""

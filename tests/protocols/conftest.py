@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from axionlab.protocols import execute, load_config
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import Run
 
 

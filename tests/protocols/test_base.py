@@ -9,17 +9,10 @@ import torch
 
 from axionlab.cli import main
 from axionlab.config import RunConfig, Section
-from axionlab.protocols.base import (
-    PROTOCOLS,
-    Protocol,
-    Unit,
-    execute,
-    load_config,
-    rebuild_report,
-    require_phase,
-)
-from axionlab.repro import torch_generator
-from axionlab.runs import Run, phase_key, read_csv, read_npz, write_csv, write_npz, write_text
+from axionlab.protocols.base import Protocol, Unit, UnitContext, require_phase
+from axionlab.protocols.catalog import PROTOCOLS
+from axionlab.protocols.runner import execute, load_config, rebuild_report
+from axionlab.runs import Run, read_csv, read_npz, write_csv, write_npz, write_text
 
 
 class ToySection(Section):
@@ -32,28 +25,29 @@ class ToyConfig(RunConfig):
     units: list[str] = ["a", "b"]
 
 
-class Toy(Protocol):
+class Toy(Protocol[ToyConfig, int]):
     name = "toy"
     VERSION = "1"
     Config = ToyConfig
 
-    def plan(self, config: Any) -> list[Unit]:
-        return [Unit(u, {"index": i}) for i, u in enumerate(config.units)]
+    def plan(self, config: ToyConfig) -> list[Unit[int]]:
+        return [Unit(u, i, seed=config.seed) for i, u in enumerate(config.units)]
 
-    def run_unit(self, run: Run, config: Any, unit: Unit) -> None:
+    def run_unit(self, ctx: UnitContext[ToyConfig, int]) -> None:
+        toy = ctx.config.toy
+
         def draw(d: Path) -> dict[str, float]:
-            gen = torch_generator(config.seed, "toy", unit.id)
-            x = torch.randn(config.toy.n, generator=gen).numpy() * config.toy.scale
+            x = torch.randn(toy.n, generator=ctx.generator("toy", ctx.unit.id)).numpy() * toy.scale
             write_npz(d / "x.npz", {"x": x})
             return {"sum": float(x.sum())}
 
-        run.phase(unit.id, "draw", phase_key(self.VERSION, config.toy.model_dump()), draw)
+        ctx.phase("draw", toy.model_dump(), draw)
 
-    def analyse(self, run: Run, config: Any) -> dict[str, float]:
+    def analyse(self, run: Run, config: ToyConfig) -> dict[str, float]:
         rows = [
             {
                 "unit": u.id,
-                "sum": float(read_npz(require_phase(run, u.id, "draw") / "x.npz")["x"].sum()),
+                "sum": float(read_npz(require_phase(run, u.id, "draw").path / "x.npz")["x"].sum()),
             }
             for u in self.plan(config)
         ]
@@ -274,8 +268,8 @@ def test_user_fault_inside_a_unit_fails_the_run_with_its_reason(
 ):
     from axionlab.errors import DataError
 
-    def bad_labels(self: Any, run: Run, config: Any, unit: Unit) -> None:
-        raise DataError(f"labels of unit {unit.id} lie outside num_classes=10")
+    def bad_labels(self: Any, ctx: UnitContext[Any, Any]) -> None:
+        raise DataError(f"labels of unit {ctx.unit.id} lie outside num_classes=10")
 
     monkeypatch.setattr(Toy, "run_unit", bad_labels)
     assert main(["run", str(config_file), "--runs-dir", str(tmp_path / "r")]) == 2
@@ -288,11 +282,11 @@ def test_user_fault_inside_a_unit_fails_the_run_with_its_reason(
 def test_full_disk_is_one_line_and_the_run_says_failed(tmp_path, config_file, capsys, monkeypatch):
     import errno
 
-    def no_space(self: Any, run: Run, config: Any, unit: Unit) -> None:
+    def no_space(self: Any, ctx: UnitContext[Any, Any]) -> None:
         def compute(d: Path) -> None:
             raise OSError(errno.ENOSPC, "No space left on device", str(d / "x.npz"))
 
-        run.phase(unit.id, "draw", "k", compute)
+        ctx.phase("draw", "k", compute)
 
     monkeypatch.setattr(Toy, "run_unit", no_space)
     assert main(["run", str(config_file), "--runs-dir", str(tmp_path / "r")]) == 2
@@ -310,7 +304,7 @@ def test_failure_before_the_units_does_not_leave_the_run_running(
     def threads(config: Any) -> None:
         raise RuntimeError("set_num_threads: 100000000000000000000 is too large")
 
-    monkeypatch.setattr("axionlab.protocols.base._prepare", threads)
+    monkeypatch.setattr("axionlab.protocols.runner._prepare", threads)
     with pytest.raises(RuntimeError):
         execute(load_config(config_file), runs_dir=tmp_path / "r")
     (run_dir,) = (tmp_path / "r/toy").iterdir()

@@ -70,7 +70,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from axionlab.continual.buffer import ReservoirBuffer
-from axionlab.data.splits import Task
+from axionlab.data.splits import Task, random_subset
 from axionlab.errors import InputError
 from axionlab.landscape.fisher import FisherEstimator, FisherKind, fisher_diagonal
 from axionlab.registry import Registry
@@ -206,14 +206,6 @@ def _task_view(model: nn.Module, task: Task, context: TaskContext) -> tuple[nn.M
     return _Columns(model, columns), (x, torch.searchsorted(torch.tensor(columns), y)), "net."
 
 
-def _subsample(data: Data, count: int | None, generator: torch.Generator) -> Data:
-    x, y = data
-    if count is None or count >= x.shape[0]:
-        return x, y
-    index = torch.randperm(x.shape[0], generator=generator)[:count]
-    return x[index], y[index]
-
-
 class QuadraticStrategy(Strategy):
     """``factor · strength · Σ_terms Σ_i Ω_i (θ_i − θ*_i)²`` over consolidated terms."""
 
@@ -318,7 +310,7 @@ class EWC(QuadraticStrategy):
 
     def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
         view, data, prefix = _task_view(model, task, context)
-        data = _subsample(data, self.fisher_samples, context.generator)
+        data = random_subset(*data, self.fisher_samples, context.generator)
         fisher = fisher_diagonal(
             view,
             data,
@@ -433,7 +425,7 @@ class MemoryAwareSynapses(QuadraticStrategy):
 
     def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
         view, data, prefix = _task_view(model, task, context)
-        x, _ = _subsample(data, self.samples, context.generator)
+        x, _ = random_subset(*data, self.samples, context.generator)
         importance = _output_sensitivity(view, x, self.batch_size)
         self.consolidate(model, {n.removeprefix(prefix): w for n, w in importance.items()}, 1.0)
         super().after_task(model, task, context)

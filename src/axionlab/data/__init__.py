@@ -8,7 +8,7 @@
 from axionlab.data import files as files
 from axionlab.data import generated as generated
 from axionlab.data.core import DATASETS, Dataset, load_dataset, make_dataset
-from axionlab.data.splits import Task, class_subset, make_stream, split_classes
+from axionlab.data.splits import Task, class_subset, make_stream, random_subset, split_classes
 
 __all__ = [
     "DATASETS",
@@ -18,5 +18,6 @@ __all__ = [
     "load_dataset",
     "make_dataset",
     "make_stream",
+    "random_subset",
     "split_classes",
 ]

@@ -98,6 +98,17 @@ def class_subset(ds: Dataset, classes: Sequence[int]) -> Dataset:
     )
 
 
+def random_subset(
+    x: Tensor, y: Tensor, count: int | None, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """``count`` examples of ``(x, y)`` drawn without replacement; all of them when ``count`` is
+    None or not below their number (then in their original order, without drawing)."""
+    if count is None or count >= x.shape[0]:
+        return x, y
+    index = torch.randperm(x.shape[0], generator=generator)[:count]
+    return x[index], y[index]
+
+
 def split_classes(ds: Dataset, first: int | Sequence[int]) -> tuple[Dataset, Dataset]:
     """Split ``ds`` into task A (``first``) and task B (the remaining classes).
 

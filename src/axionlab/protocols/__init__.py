@@ -1,18 +1,6 @@
-"""Research protocols; importing this package registers every protocol in ``PROTOCOLS``."""
+"""Research protocols: each a package of config, protocol (its phases), analysis and report.
 
-from axionlab.protocols.base import (
-    PROTOCOLS,
-    Protocol,
-    Unit,
-    execute,
-    load_config,
-    rebuild_report,
-)
-
-__all__ = ["PROTOCOLS", "Protocol", "Unit", "execute", "load_config", "rebuild_report"]
-
-from axionlab.protocols import continual as continual
-from axionlab.protocols import exp01 as exp01
-from axionlab.protocols import exp02 as exp02
-from axionlab.protocols import exp03 as exp03
-from axionlab.protocols import exp04 as exp04
+The shape every protocol follows is in :mod:`axionlab.protocols.base`; the runner that drives
+one is :mod:`axionlab.protocols.runner`; the list of protocols is
+:mod:`axionlab.protocols.catalog`. See docs/protocols.md for how a protocol is built.
+"""

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Protocol
 
+import torch
 from pydantic import AfterValidator, Field, model_validator
 
 from axionlab.config import Options, SafeLabel, Section, check_memory, registered_name
 from axionlab.continual import STRATEGIES, build_strategy
-from axionlab.data import DATASETS
+from axionlab.data import DATASETS, Dataset, load_dataset
 from axionlab.errors import ConfigError, DataError, InputError, UserError
 from axionlab.models import MODELS, build_model
+from axionlab.repro import torch_generator
+from axionlab.runs import PhaseRecord
+from axionlab.train import load_checkpoint
 
 DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
 ModelName = Annotated[str, AfterValidator(registered_name(MODELS))]
@@ -36,12 +42,21 @@ def unique_labels(specs: Sequence[_Labelled], what: str) -> list[str]:
     return labels
 
 
+@functools.lru_cache(maxsize=8)
+def _load_dataset(name: str, root: str | None, seed: int, options_json: str) -> Dataset:
+    return load_dataset(name, root=root, seed=seed, **json.loads(options_json))
+
+
 class DatasetSpec(Section):
     """A dataset from the registry; real datasets need ``root`` (a local directory)."""
 
     name: DatasetName
     root: str | None = None
     options: Options = {}
+
+    def load(self, seed: int) -> Dataset:
+        """The dataset, split with ``seed``; cached per process (check and every unit share it)."""
+        return _load_dataset(self.name, self.root, seed, json.dumps(self.options, sort_keys=True))
 
     def load_error(self, error: DataError, where: str) -> DataError:
         """``error`` naming ``<where>.root``; the set-it hint only when the root is missing.
@@ -69,6 +84,22 @@ class ArchitectureSpec(Section):
     @property
     def display(self) -> str:
         return self.label or self.name
+
+    def build(self, data: Dataset, seed: int) -> torch.nn.Module:
+        """The model for ``data``, initialised from the seed's ``("init", label)`` stream."""
+        return build_model(
+            self.name,
+            data.input_shape,
+            len(data.classes),
+            generator=torch_generator(seed, "init", self.display),
+            **self.options,
+        )
+
+    def load_trained(self, data: Dataset, seed: int, record: PhaseRecord) -> torch.nn.Module:
+        """The model a phase stored as ``model.pt`` (checksums verified by the store), in eval."""
+        model = self.build(data, seed)
+        load_checkpoint(record.path / "model.pt", model)
+        return model.eval()
 
     def check(self, input_shape: tuple[int, ...], num_classes: int, where: str) -> int:
         """Build the model shape-only (meta device) and check that training it fits in memory.

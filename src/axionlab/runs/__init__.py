@@ -22,6 +22,15 @@ from axionlab.runs.io import (
 from axionlab.runs.lock import pid_alive, writer_lock
 from axionlab.runs.names import NAME_PATTERN, check_name, contained, is_valid_name
 from axionlab.runs.store import PhaseKey, PhaseRecord, Run, phase_key
+from axionlab.runs.tables import (
+    Table,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_optional_int,
+    parse_text,
+    read_table,
+)
 
 __all__ = [
     "NAME_PATTERN",
@@ -33,15 +42,22 @@ __all__ = [
     "Run",
     "RunIndex",
     "RunLocked",
+    "Table",
     "StorageError",
     "check_name",
     "contained",
     "is_valid_name",
+    "parse_bool",
+    "parse_float",
+    "parse_int",
+    "parse_optional_int",
+    "parse_text",
     "phase_key",
     "pid_alive",
     "read_csv",
     "read_json",
     "read_npz",
+    "read_table",
     "rebuild_index",
     "storage_error",
     "write_bytes",

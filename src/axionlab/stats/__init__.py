@@ -23,7 +23,15 @@ from axionlab.stats.scaling import (
     compare_power_laws,
     fit_power_law,
 )
-from axionlab.stats.summary import BootstrapCI, MeanCI, bootstrap_ci, mean_ci
+from axionlab.stats.summary import (
+    BootstrapCI,
+    GroupSummary,
+    MeanCI,
+    bootstrap_ci,
+    group_rows,
+    mean_ci,
+    summarise_groups,
+)
 from axionlab.stats.table import TABLE_COLUMNS, correlation_table
 
 __all__ = [
@@ -31,6 +39,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "BootstrapCI",
     "CorrelationResult",
+    "GroupSummary",
     "ICCResult",
     "KendallW",
     "MeanCI",
@@ -46,6 +55,7 @@ __all__ = [
     "correlate_many",
     "correlation_table",
     "fit_power_law",
+    "group_rows",
     "holm",
     "icc",
     "kendall_w",
@@ -53,4 +63,5 @@ __all__ = [
     "mean_ci",
     "partial_spearman",
     "spearman_p",
+    "summarise_groups",
 ]

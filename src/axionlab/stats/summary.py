@@ -7,8 +7,9 @@ percentile ch. 13, BCa ch. 14). NaN values are dropped and ``n`` says how many w
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from scipy import special, stats
@@ -23,6 +24,7 @@ from axionlab.stats._checks import (
 )
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
+Row = TypeVar("Row", bound=Mapping[str, Any])
 
 
 class MeanCI(NamedTuple):
@@ -138,3 +140,63 @@ def bootstrap_ci(
         levels = special.ndtr(z0 + (z0 + z) / (1.0 - acc * (z0 + z)))
     low, high = np.quantile(boot, levels)
     return BootstrapCI(estimate, float(low), float(high), n)
+
+
+def group_rows(rows: Iterable[Row], *keys: str) -> list[list[Row]]:
+    """Rows grouped by their values of ``keys``, groups in order of first appearance."""
+    groups: dict[tuple[Any, ...], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """One group of rows: its key values, its members and each metric's :class:`MeanCI`.
+
+    ``rows`` are the members summarised; ``n_excluded`` counts the members ``include`` left out
+    (e.g. diverged seeds), so a report can say how many a mean is over and how many are missing.
+    """
+
+    key: Mapping[str, Any]
+    rows: tuple[Mapping[str, Any], ...]
+    n_excluded: int
+    metrics: Mapping[str, MeanCI]
+
+
+def summarise_groups(
+    rows: Iterable[Mapping[str, Any]],
+    keys: Sequence[str],
+    metrics: Sequence[str],
+    *,
+    ci: float = 0.95,
+    include: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> list[GroupSummary]:
+    """Mean and Student-t interval (:func:`mean_ci`) of each metric per group of ``keys``.
+
+    Parameters
+    ----------
+    rows
+        One mapping per unit (e.g. per seed), holding ``keys`` and ``metrics``.
+    keys
+        Columns whose values define a group; groups come in order of first appearance.
+    metrics
+        Numeric columns to summarise; NaN values are dropped by :func:`mean_ci`.
+    ci
+        Confidence level of the intervals.
+    include
+        Which members count (default: all); the others are counted in ``n_excluded``.
+    """
+    ci = check_ci(ci)
+    out = []
+    for members in group_rows(rows, *keys):
+        kept = tuple(r for r in members if include is None or include(r))
+        out.append(
+            GroupSummary(
+                key={k: members[0][k] for k in keys},
+                rows=kept,
+                n_excluded=len(members) - len(kept),
+                metrics={m: mean_ci([r[m] for r in kept], ci) for m in metrics},
+            )
+        )
+    return out
