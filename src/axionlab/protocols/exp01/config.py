@@ -1,0 +1,258 @@
+"""EXP-01's config: datasets, architectures, task A training, landscape, topology, curvature,
+structure, task B and analysis sections, and what one unit is about."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from axionlab.config import RunConfig, Section, check_memory
+from axionlab.continual.stability import StabilityMode
+from axionlab.errors import ConfigError
+from axionlab.protocols.sections import (
+    ArchitectureSpec,
+    DatasetSpec,
+    StrategySpec,
+    unique_labels,
+)
+from axionlab.train import AUGMENTATIONS, AugmentName, TrainConfig
+
+PLANE_BYTES_PER_CELL = 160
+"""Estimated peak bytes per grid cell of a plane and its cubical persistence (values,
+coordinates, filtration order, union-find parents and pair buffers, float64/int64)."""
+TASK_A_DIVERGED = "task_a_diverged"
+NONFINITE_SLICE = "nonfinite_slice"
+NONFINITE = "nonfinite"
+
+TOPOLOGY_FEATURES = (
+    "h0_total_persistence",
+    "h0_total_persistence_norm",
+    "h0_max_persistence_norm",
+    "h0_count_above",
+    "h0_entropy",
+    "h1_total_persistence",
+    "h1_total_persistence_norm",
+    "h1_max_persistence_norm",
+    "h1_count_above",
+    "h1_entropy",
+)
+CONTROL_FEATURES = ("legacy_h0_total", "window_mean_loss")
+STRUCTURE_FEATURES = (
+    "spectra_alpha",
+    "spectra_alpha_weighted",
+    "spectra_log_norm",
+    "spectra_log_spectral_norm",
+    "spectra_stable_rank",
+    "nc1",
+    "nc2_norms",
+    "nc2_angles",
+    "nc3",
+    "nc4",
+)
+CURVATURE_FEATURES = (
+    "hessian_top_eig",
+    "hessian_trace",
+    "fisher_trace",
+    "sharpness",
+    "adaptive_sharpness",
+)
+
+
+class Exp01Dataset(DatasetSpec):
+    """A dataset and its task split: task A = the first ``task_a_classes`` classes, B = the rest."""
+
+    task_a_classes: int = Field(5, ge=2)
+    """At least 2: a one-class task A is always scored 1 and has nothing to forget."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskATrain(TrainConfig):
+    """Task A's training: :class:`~axionlab.train.TrainConfig` plus its data augmentation."""
+
+    augment: AugmentName = "none"
+    """``crop_flip``: random crop after 4-pixel zero padding + horizontal flip (image inputs)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"augment must be 'none' or 'crop_flip', got {self.augment!r}")
+
+
+class LandscapeSection(Section):
+    slices: int = Field(2, ge=1)
+    steps: int = Field(25, ge=3)
+    span: tuple[float, float] = (-1.0, 1.0)
+    normalization: Literal["filter", "layer", "none"] = "filter"
+    ignore_1d: bool = True
+    split: Literal["test", "train"] = "test"
+    max_examples: int | None = Field(None, ge=1)
+    strategy: Literal["loop", "vmap"] = "loop"
+    """Fixed (not "auto") so that the same config always takes the same numerical path."""
+
+    @field_validator("steps")
+    @classmethod
+    def _odd(cls, steps: int) -> int:
+        if steps % 2 == 0:
+            raise ValueError(f"must be odd so the trained weights are the grid centre, got {steps}")
+        # the plane, its evaluation coordinates and the persistence kernels' per-cell arrays
+        check_memory("landscape.steps", PLANE_BYTES_PER_CELL * float(steps) ** 2, "the loss plane")
+        return steps
+
+    @field_validator("span")
+    @classmethod
+    def _increasing(cls, span: tuple[float, float]) -> tuple[float, float]:
+        if not span[0] < span[1]:
+            raise ValueError(f"must be an increasing (low, high) pair, got {list(span)}")
+        return span
+
+    @model_validator(mode="after")
+    def _trained_point_on_grid(self) -> LandscapeSection:
+        low, high = self.span
+        position = -low / (high - low) * (self.steps - 1)
+        if not (low <= 0.0 <= high and abs(position - round(position)) < 1e-9):
+            raise ValueError(
+                f"landscape.span {list(self.span)} with {self.steps} steps has no grid point at "
+                "0 (the trained weights); use a symmetric span such as [-1, 1]"
+            )
+        return self
+
+
+class TopologySection(Section):
+    construction: Literal["top", "vertex"] = "top"
+    threshold: float = Field(0.05, gt=0, lt=1)
+    """Counts keep pairs whose persistence exceeds this fraction of the plane's dynamic range."""
+    legacy: bool = True
+    """Also compute the lab's published statistic (Ripser without vertex births)."""
+
+
+class CurvatureSection(Section):
+    enabled: bool = True
+    examples: int | None = Field(512, ge=1)
+    """Task-A training examples used by every curvature probe (None: all)."""
+    hessian_tol: float = Field(1e-3, gt=0)
+    max_hvp: int = Field(100, ge=2)
+    trace_hvp: int = Field(30, ge=3)
+    fisher: Literal["exact", "empirical", "sampled"] = "empirical"
+    sharpness_rho: float = Field(0.05, gt=0)
+
+
+class StructureSection(Section):
+    """Structural predictors beyond topology and curvature (the ``structure`` phase)."""
+
+    enabled: bool = True
+    examples: int | None = Field(512, ge=1)
+    """Task-A training examples for the collapse features and the basin losses (None: all)."""
+    basin_directions: int = Field(4, ge=1)
+    basin_deltas: list[float] = Field(default=[0.1, 0.5], min_length=1)
+    """Absolute loss rises δ (nats) whose first crossing defines a basin radius."""
+    basin_relative: list[float] = [1.0]
+    """Relative rises δ = fraction × centre loss."""
+    basin_max_radius: float = Field(10.0, gt=0)
+    basin_tol: float = Field(1e-3, gt=0)
+
+    @field_validator("basin_deltas", "basin_relative")
+    @classmethod
+    def _positive(cls, values: list[float]) -> list[float]:
+        if any(not v > 0 for v in values):
+            raise ValueError(f"must be > 0, got {values}")
+        return values
+
+    def basin_columns(self) -> list[str]:
+        """Names of the basin features, one per δ: radii (mean over directions) and areas."""
+        names = [f"abs{d:g}" for d in self.basin_deltas] + [
+            f"rel{r:g}" for r in self.basin_relative
+        ]
+        return [f"basin_radius_{n}" for n in names] + [f"basin_area_{n}" for n in names]
+
+    def columns(self) -> list[str]:
+        return [*STRUCTURE_FEATURES, *self.basin_columns()]
+
+
+class Exp01Strategy(StrategySpec):
+    @field_validator("name")
+    @classmethod
+    def _consolidating(cls, name: str) -> str:
+        if name == "si":
+            raise ValueError(
+                "'si' must watch task A being trained, which EXP-01's shared "
+                "task-A phase does not do; use ewc, online_ewc, mas, l2, lwf, "
+                "replay or joint"
+            )
+        return name
+
+
+class TaskBSection(Section):
+    train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.01, batch_size=128)
+    eval_steps: list[int] = [0, 10, 25, 50, 100, 250, 500]
+    aurc_max_step: int = Field(500, ge=1)
+    stability: StabilityMode = "warn"
+    """Before task B, each quadratic penalty's added curvature × step size is checked against
+    the optimizer's stability limit (:mod:`axionlab.continual.stability`): ``warn`` runs it and
+    marks it, ``error`` stops the run, ``scale`` lowers λ to a stable value and records it."""
+    strategies: list[Exp01Strategy] = [
+        Exp01Strategy(name="naive"),
+        Exp01Strategy(name="ewc", options={"strength": 1000.0}),
+    ]
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskBSection:
+        if "naive" not in unique_labels(self.strategies, "strategy"):
+            raise ValueError("strategies must include 'naive' (the baseline of every benefit)")
+        if min(self.eval_steps) < 0 or max(self.eval_steps) < 1:
+            raise ValueError(
+                f"eval_steps must be >= 0 with a positive maximum, got {self.eval_steps}"
+            )
+        return self
+
+
+class AnalysisSection(Section):
+    n_permutations: int = Field(10_000, ge=0)
+    n_bootstrap: int = Field(2_000, ge=0)
+    ridge_permutations: int = Field(500, ge=0)
+    retention_steps: list[int] = [50, 500]
+    """Steps k whose ret@k enters the correlation table as an outcome."""
+
+
+class Exp01Config(RunConfig):
+    protocol: Literal["exp01"] = "exp01"
+    datasets: list[Exp01Dataset] = Field(min_length=1)
+    architectures: list[ArchitectureSpec] = Field(min_length=1)
+    seeds: list[int] = [0]
+    task_a: TaskATrain = TaskATrain(
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        epochs=10,
+        batch_size=128,
+        schedule="cosine",
+    )
+    landscape: LandscapeSection = LandscapeSection()
+    topology: TopologySection = TopologySection()
+    curvature: CurvatureSection = CurvatureSection()
+    structure: StructureSection = StructureSection()
+    task_b: TaskBSection = TaskBSection()
+    analysis: AnalysisSection = AnalysisSection()
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Exp01Config:
+        unique_labels(self.architectures, "architecture")
+        if self.topology.legacy and self.landscape.steps > 774:
+            raise ValueError(
+                "topology.legacy needs landscape.steps <= 774 (Ripser's index limit "
+                "on grid graphs); set topology.legacy: false for larger grids"
+            )
+        missing = [k for k in self.analysis.retention_steps if k not in self.task_b.eval_steps]
+        if missing:
+            raise ValueError(f"analysis.retention_steps {missing} are not in task_b.eval_steps")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Exp01Unit:
+    """What one EXP-01 unit is about: a dataset, an architecture and a seed (``Unit.seed``)."""
+
+    dataset: Exp01Dataset
+    architecture: ArchitectureSpec
