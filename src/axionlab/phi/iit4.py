@@ -251,7 +251,8 @@ def _system_phi(
         mip = int(key[0])
         if best is None or round(float(phi[mip]), _DIGITS) > round(best[0], _DIGITS):
             best = (float(phi[mip]), mip, ci, ei)
-    assert best is not None
+    if best is None:  # unreachable: every mechanism has at least one candidate purview
+        raise RuntimeError("no candidate cause/effect purview to cut")
     phi_s, mip, ci, ei = best
     return result(
         phi_s,
