@@ -43,7 +43,8 @@ def config_from_data(data: Mapping[str, Any], source: str = "config") -> RunConf
         raise ConfigError(
             f"missing required key 'protocol' in {source}; one of: {', '.join(PROTOCOLS.names())}"
         )
-    return validate(PROTOCOLS.get(name).Config, data, source=source)
+    config: RunConfig = validate(PROTOCOLS.get(name).Config, data, source=source)
+    return config
 
 
 def protocol_for(config: RunConfig) -> AnyProtocol:
