@@ -1,4 +1,4 @@
-"""The continual protocol's report: built only from a run's stored tables and phase outputs."""
+"""The continual protocol's report: built only from the run's tables and stored phase outputs."""
 
 from __future__ import annotations
 
@@ -8,24 +8,33 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from axionlab.protocols.base import Unit, provenance, require_phase
-from axionlab.protocols.continual import METRICS, ContinualConfig
+from axionlab.protocols.base import provenance, require_phase
+from axionlab.protocols.continual.analysis import (
+    HIGH,
+    LOW,
+    METRICS,
+    PHASE,
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    ContinualTables,
+)
+from axionlab.protocols.continual.config import ContinualConfig
 from axionlab.report import Document, figures
-from axionlab.runs import Run, read_csv, read_npz
+from axionlab.runs import Run, Table, read_npz
 
 HEATMAP_COLUMNS = 5
 
 
-def _percent(mean: str, high: str) -> str:
+def _percent(mean: float, high: float) -> str:
     """``mean ± half-width`` in %, the half-width omitted when undefined (one seed)."""
-    m, h = 100 * float(mean), 100 * float(high)
+    m, h = 100 * mean, 100 * high
     return f"{m:.1f}" if math.isnan(h) else f"{m:.1f} ± {h - m:.1f}"
 
 
-def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
+def build_report(run: Run, config: ContinualConfig, tables: ContinualTables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
-    summary = read_csv(run.path / "summary.csv")
+    results, summary = tables.results, tables.summary
     doc = Document(
         f"Continual learning — {config.dataset.name}, {config.stream.n_tasks} tasks "
         f"({config.name or run.path.name})"
@@ -33,14 +42,13 @@ def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
 
     doc.heading("Summary")
     doc.paragraph(
-        f"{len(units)} units: {len(config.stream.scenarios)} scenario(s) × "
+        f"{len(results)} units: {len(config.stream.scenarios)} scenario(s) × "
         f"{len(config.strategies)} strategies × {len(config.seeds)} seed(s) "
         f"{config.seeds}; {config.stream.variant} stream of {config.stream.n_tasks} tasks from "
         f"'{config.dataset.name}', model {config.architecture.display}. Cells: mean ± half-width "
         "of the 95% Student-t interval over seeds, in %."
     )
-    results = read_csv(run.path / "results.csv")
-    diverged = [r for r in results if r["diverged"] == "True"]
+    diverged = results.where(diverged=True)
     doc.paragraph(
         "Diverged (a non-finite loss or weight; the stream stopped there, its metrics are nan "
         "and excluded from the summary): "
@@ -49,48 +57,54 @@ def build_report(run: Run, config: ContinualConfig, units: list[Unit]) -> Path:
             for r in diverged
         )
         + "."
-        if diverged
+        if len(diverged)
         else "No unit's training diverged."
     )
+    cells = {
+        m: [
+            _percent(mean, high)
+            for mean, high in zip(
+                summary.floats(m).tolist(), summary.floats(HIGH[m]).tolist(), strict=True
+            )
+        ]
+        for m in METRICS
+    }
     rows = [
         {
             "scenario": r["scenario"],
             "strategy": r["label"],
             "n": r["n"],
             "n_diverged": r["n_diverged"],
-            **{m: _percent(r[m], r[f"{m}_high"]) for m in METRICS},
+            **{m: cells[m][i] for m in METRICS},
         }
-        for r in summary
+        for i, r in enumerate(summary)
     ]
-    doc.table(rows, ["scenario", "strategy", "n", "n_diverged", *METRICS], source="summary.csv")
+    doc.table(rows, ["scenario", "strategy", "n", "n_diverged", *METRICS], source=SUMMARY_FILE)
 
     doc.heading("Average accuracy")
     doc.figure(
         _bars_figure(config, summary, fig_dir / "avg_acc.png"),
         "Final average accuracy per strategy (bar: mean over seeds; whisker: 95% "
         "Student-t interval).",
-        source="summary.csv",
+        source=SUMMARY_FILE,
     )
 
     seed = config.seeds[0]
     doc.heading(f"Accuracy matrices (seed {seed})")
     doc.figure(
         _matrices_figure(
-            run,
-            [u for u in units if u.params["seed"] == seed],
-            config,
-            fig_dir / "accuracy_matrices.png",
+            run, results.where(seed=seed), config.stream.n_tasks, fig_dir / "accuracy_matrices.png"
         ),
         "R[i, j]: test accuracy on task j (column) after training task i (row); blank "
         "under class-IL for tasks not yet seen.",
-        source="units/<unit>/stream/accuracy.npz",
+        source=f"units/<unit>/{PHASE}/accuracy.npz",
     )
 
     doc.heading("Units")
     doc.table(
-        results,
+        results.rows,
         ["scenario", "label", "seed", *METRICS, "diverged", "unit"],
-        source="results.csv",
+        source=RESULTS_FILE,
     )
     doc.paragraph(provenance(run, "accuracy matrices under units/."))
     return doc.write(report_dir)
@@ -110,30 +124,27 @@ def _bars(
     ax.set_title(title, fontsize=9)
 
 
-def _bars_figure(config: ContinualConfig, summary: list[dict[str, str]], path: Path) -> Path:
+def _bars_figure(config: ContinualConfig, summary: Table, path: Path) -> Path:
     fig, axes = figures.grid(len(config.stream.scenarios), 3, size=(4.5, 3.2))
     for ax, scenario in zip(axes, config.stream.scenarios, strict=False):
-        rows = [r for r in summary if r["scenario"] == scenario]
-        values = {
-            k: np.array([float(r[k]) for r in rows])
-            for k in ("avg_acc", "avg_acc_low", "avg_acc_high")
-        }
+        rows = summary.where(scenario=scenario)
         _bars(
             ax,
-            [r["label"] for r in rows],
-            values["avg_acc"],
-            values["avg_acc_low"],
-            values["avg_acc_high"],
+            [str(label) for label in rows.column("label")],
+            rows.floats("avg_acc"),
+            rows.floats(LOW["avg_acc"]),
+            rows.floats(HIGH["avg_acc"]),
             scenario,
         )
     return figures.save(fig, path)
 
 
-def _matrices_figure(run: Run, units: list[Unit], config: ContinualConfig, path: Path) -> Path:
-    fig, axes = figures.grid(len(units), HEATMAP_COLUMNS, size=(2.8, 2.4))
-    tasks = [f"T{t}" for t in range(config.stream.n_tasks)]
-    for ax, unit in zip(axes, units, strict=False):
-        matrix = read_npz(require_phase(run, unit.id, "stream") / "accuracy.npz")["accuracy"]
-        label = config.strategies[unit.params["strategy"]].display
-        figures.heatmap(ax, matrix, tasks, tasks, f"{unit.params['scenario']} / {label}")
+def _matrices_figure(run: Run, results: Table, n_tasks: int, path: Path) -> Path:
+    """One heatmap of ``R[i, j]`` per row of ``results`` (read from the unit's phase)."""
+    fig, axes = figures.grid(len(results), HEATMAP_COLUMNS, size=(2.8, 2.4))
+    tasks = [f"T{t}" for t in range(n_tasks)]
+    for ax, row in zip(axes, results, strict=False):
+        record = require_phase(run, str(row["unit"]), PHASE)
+        matrix = read_npz(record.path / "accuracy.npz")["accuracy"]
+        figures.heatmap(ax, matrix, tasks, tasks, f"{row['scenario']} / {row['label']}")
     return figures.save(fig, path)

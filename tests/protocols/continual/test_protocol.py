@@ -4,13 +4,12 @@ from pathlib import Path
 
 import pytest
 
-import axionlab.protocols.continual  # noqa: F401 - registers the protocol
 from axionlab.cli import main
 from axionlab.continual import average_accuracy
-from axionlab.protocols import execute, load_config
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv, read_npz
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "continual" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,1 @@
+"""Continual-learning benchmarks: strategies over task streams, as a CL library runs them."""
