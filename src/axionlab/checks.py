@@ -3,7 +3,10 @@
 Each check returns the value it accepted (converted to a plain Python or NumPy type) so that a
 caller can write ``n = check_count("n", n, minimum=1)``. A failure raises ``error`` (default
 :class:`~axionlab.errors.InputError`; data loaders pass :class:`~axionlab.errors.ConfigError`)
-with a message in scikit-learn's style: the name, what it must be, and what it got.
+with a message in scikit-learn's style: the name, what it must be, and what it got, e.g.
+``n_tasks must be an integer >= 1, got 2.0`` or ``scenario must be one of 'class_il', 'task_il',
+'domain_il'; got 'clas_il'. Did you mean 'class_il'?``. Name a choice tuple after its ``Literal``
+(``SCENARIOS = get_args(Scenario)``) so the type and the check cannot drift apart.
 """
 
 from __future__ import annotations
@@ -34,20 +37,48 @@ def _is_integer(value: object) -> bool:
 def check_choice(
     name: str, value: Choice, choices: Sequence[str], *, error: type[UserError] = InputError
 ) -> Choice:
-    """``value`` if it is one of ``choices``; otherwise the error lists them and suggests one."""
+    """``value`` if it is one of ``choices``; otherwise the error lists them and suggests one.
+
+    ``check_choice("scenario", "clas_il", SCENARIOS)`` raises ``scenario must be one of
+    'class_il', 'task_il', 'domain_il'; got 'clas_il'. Did you mean 'class_il'?`` (the hint only
+    when a choice is close).
+    """
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise error(f"{name} must be one of {options}, got {value!r}.{hint}".removesuffix("."))
+        raise error(f"{name} must be one of {options}; got {value!r}.{hint}".removesuffix("."))
     return value
 
 
+def _count_rule(minimum: int, maximum: int | None) -> str:
+    return (
+        f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    )
+
+
 def check_count(
-    name: str, value: int, *, minimum: int = 0, error: type[UserError] = InputError
+    name: str,
+    value: int,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    error: type[UserError] = InputError,
 ) -> int:
-    """``value`` as an ``int >= minimum`` (a bool or a float such as ``3.0`` is refused)."""
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (a bool or a float such as ``3.0`` is
+    refused; ``maximum=None`` means no upper bound)."""
+    if not _is_integer(value) or value < minimum or (maximum is not None and value > maximum):
+        raise error(f"{name} must be {_count_rule(minimum, maximum)}, got {value!r}")
+    return int(value)
+
+
+def check_optional_count(
+    name: str, value: int | None, *, minimum: int = 0, error: type[UserError] = InputError
+) -> int | None:
+    """``None``, or ``value`` as an ``int >= minimum`` (a batch size where ``None`` means all)."""
+    if value is None:
+        return None
     if not _is_integer(value) or value < minimum:
-        raise error(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise error(f"{name} must be None or {_count_rule(minimum, None)}, got {value!r}")
     return int(value)
 
 
@@ -62,6 +93,13 @@ def check_positive(name: str, value: float, *, error: type[UserError] = InputErr
     """``value`` as a finite float ``> 0``."""
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
         raise error(f"{name} must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(name: str, value: float, *, error: type[UserError] = InputError) -> float:
+    """``value`` as a finite float ``>= 0`` (a weight decay, a perturbation size)."""
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise error(f"{name} must be non-negative and finite, got {value!r}")
     return float(value)
 
 

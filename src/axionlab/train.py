@@ -22,13 +22,21 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from axionlab.checks import (
+    check_choice,
+    check_count,
+    check_finite,
+    check_non_negative,
+    check_optional_count,
+    check_positive,
+)
 from axionlab.errors import ConfigError, DataError, InputError
 from axionlab.progress import progress as progress_bar
 from axionlab.runs.io import write_bytes
@@ -36,6 +44,8 @@ from axionlab.runs.io import write_bytes
 Data = tuple[Tensor, Tensor]
 OptimizerName = Literal["sgd", "adam", "adamw"]
 ScheduleName = Literal["constant", "cosine", "step"]
+OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
+SCHEDULES: tuple[ScheduleName, ...] = get_args(ScheduleName)
 Penalty = Callable[[nn.Module], Tensor | None]
 BatchPenalty = Callable[[Tensor, Tensor], Tensor | None]
 Augment = Callable[[Tensor, torch.Generator], Tensor]
@@ -71,47 +81,26 @@ class TrainConfig:
     eval_every: int | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ConfigError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {self.optimizer!r}")
-        if self.schedule not in ("constant", "cosine", "step"):
-            raise ConfigError(
-                f"schedule must be 'constant', 'cosine' or 'step', got {self.schedule!r}"
-            )
-        floats = {
-            "lr": self.lr,
-            "momentum": self.momentum,
-            "weight_decay": self.weight_decay,
-            "step_gamma": self.step_gamma,
-            "label_smoothing": self.label_smoothing,
-            "grad_clip": self.grad_clip,
-        }
-        for name, value in floats.items():
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"{name} must be finite, got {value!r}")
+        error = ConfigError
+        check_choice("optimizer", self.optimizer, OPTIMIZERS, error=error)
+        check_choice("schedule", self.schedule, SCHEDULES, error=error)
+        check_finite("step_gamma", self.step_gamma, error=error)
+        check_finite("label_smoothing", self.label_smoothing, error=error)
         if self.epochs is not None and self.steps is not None:
             raise ConfigError("set at most one of epochs and steps")
         if self.warmup_epochs and self.warmup_steps:
             raise ConfigError("set at most one of warmup_epochs and warmup_steps")
-        positive = {
-            "lr": self.lr,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "steps": self.steps,
-            "eval_every": self.eval_every,
-            "grad_clip": self.grad_clip,
-        }
-        for name, value in positive.items():
-            if value is not None and not value > 0:
-                raise ConfigError(f"{name} must be positive, got {value!r}")
-        non_negative = {
-            "momentum": self.momentum,
-            "weight_decay": self.weight_decay,
-            "warmup_epochs": self.warmup_epochs,
-            "warmup_steps": self.warmup_steps,
-        }
-        for name, value in non_negative.items():
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        check_positive("lr", self.lr, error=error)
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip, error=error)
+        check_count("batch_size", self.batch_size, minimum=1, error=error)
+        check_optional_count("epochs", self.epochs, minimum=1, error=error)
+        check_optional_count("steps", self.steps, minimum=1, error=error)
+        check_optional_count("eval_every", self.eval_every, minimum=1, error=error)
+        check_non_negative("momentum", self.momentum, error=error)
+        check_non_negative("weight_decay", self.weight_decay, error=error)
+        check_count("warmup_epochs", self.warmup_epochs, error=error)
+        check_count("warmup_steps", self.warmup_steps, error=error)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if any(not 0.0 < m < 1.0 for m in self.step_milestones):

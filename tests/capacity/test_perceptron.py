@@ -22,7 +22,7 @@ def test_cover_probability_matches_the_counting_formula():
 
 
 def test_cover_probability_rejects_bad_arguments():
-    with pytest.raises(InputError, match="N must be >= 1"):
+    with pytest.raises(InputError, match="N must be an integer >= 1, got 0"):
         cover_probability(3, 0)
     with pytest.raises(InputError, match="non-negative integers"):
         cover_probability([2.5], 3)

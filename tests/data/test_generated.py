@@ -82,5 +82,5 @@ def test_synthetic_separation_controls_difficulty():
             "synthetic", separation=8.0, num_classes=4, dim=10, n_train=400, n_test=400
         ).x_train,
     )
-    with pytest.raises(ConfigError, match="num_classes must be at least 2"):
+    with pytest.raises(ConfigError, match="num_classes must be an integer >= 2, got 1"):
         load_dataset("synthetic", num_classes=1)

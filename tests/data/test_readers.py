@@ -437,14 +437,14 @@ def test_absurd_or_mistyped_options_fail_before_allocating(tmp_path):
         load_dataset("synthetic", n_train=10**12)
     with pytest.raises(ConfigError, match=r"separation must be positive and finite, got inf"):
         load_dataset("synthetic", separation=float("inf"))
-    with pytest.raises(ConfigError, match=r"n_test must be a positive integer, got 2\.5"):
+    with pytest.raises(ConfigError, match=r"n_test must be an integer >= 1, got 2\.5"):
         load_dataset("synthetic", n_test=2.5)
     with pytest.raises(ConfigError, match=r"test_fraction must be in \(0, 1\), got '0.2'"):
         load_dataset("digits", test_fraction="0.2")
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
         Image.new("RGB", (4, 4)).save(tmp_path / c / "0.png")
-    with pytest.raises(ConfigError, match=r"image_size must be a positive integer, got 3\.5"):
+    with pytest.raises(ConfigError, match=r"image_size must be an integer >= 1, got 3\.5"):
         load_dataset("resisc45", root=tmp_path, image_size=3.5)
     with pytest.raises(ConfigError, match=r"image_size: the dataset would need about"):
         load_dataset("resisc45", root=tmp_path, image_size=10**6)
@@ -454,5 +454,5 @@ def test_stream_size_is_checked():
     ds = load_dataset("synthetic", num_classes=2, dim=4, n_train=10, n_test=10)
     with pytest.raises(ConfigError, match=r"n_tasks: the dataset would need about"):
         make_stream(ds, "domain_il", 10**12, variant="permuted")
-    with pytest.raises(InputError, match=r"n_tasks must be an integer of at least 1, got 2\.0"):
+    with pytest.raises(InputError, match=r"n_tasks must be an integer >= 1, got 2\.0"):
         make_stream(ds, "domain_il", 2.0, variant="permuted")

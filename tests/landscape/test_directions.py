@@ -89,7 +89,9 @@ def test_difference_and_trajectory_pca():
 
 def test_errors():
     model = _conv_model()
-    with pytest.raises(InputError, match="normalization must be 'filter', 'layer' or 'none'"):
+    with pytest.raises(
+        InputError, match="normalization must be one of 'filter', 'layer', 'none'; got 'filters'"
+    ):
         random_directions(model, normalization="filters")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="n must be"):
         random_directions(model, 0)

@@ -130,9 +130,13 @@ def test_process_pool_tiles_match_monolithic(tmp_path: Path) -> None:
 def test_errors() -> None:
     with pytest.raises(InputError, match="NaN"):
         sublevel_persistence(np.array([[0.0, np.nan]]))
-    with pytest.raises(InputError, match="construction must be 'top' or 'vertex'"):
+    with pytest.raises(
+        InputError, match="construction must be one of 'top', 'vertex'; got 'vertices'"
+    ):
         sublevel_persistence(np.zeros((2, 2)), construction="vertices")
-    with pytest.raises(InputError, match=r"max_dim must be in 0\.\.1"):
+    with pytest.raises(
+        InputError, match=r"max_dim for a 2-D array must be an integer in \[0, 1\], got 2"
+    ):
         sublevel_persistence(np.zeros((2, 2)), max_dim=2)
     with pytest.raises(InputError, match="1-, 2- or 3-D"):
         sublevel_persistence(np.zeros((2, 2, 2, 2)))

@@ -23,6 +23,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
 
 Kind = Literal["mlp", "cnn"]
@@ -51,18 +52,15 @@ class ArchSpec:
 
 
 def _check_spec(spec: ArchSpec) -> None:
-    if spec.kind not in KINDS:
-        raise InputError(f"kind must be one of {KINDS}, got {spec.kind!r}")
+    check_choice("kind", spec.kind, KINDS)
     if spec.kind == "cnn" and len(spec.input_shape) != 3:
         raise InputError(f"a cnn needs input_shape (C, H, W), got {spec.input_shape}")
     if not spec.input_shape or min(spec.input_shape) < 1:
         raise InputError(f"input_shape must hold positive sizes, got {spec.input_shape}")
     if spec.widths and min(spec.widths) < 1:
         raise InputError(f"widths must be positive, got {spec.widths}")
-    if spec.n_classes < 2:
-        raise InputError(f"n_classes must be >= 2, got {spec.n_classes}")
-    if not 0 <= spec.frozen <= len(spec.widths):
-        raise InputError(f"frozen must be in [0, {len(spec.widths)}], got {spec.frozen}")
+    check_count("n_classes", spec.n_classes, minimum=2)
+    check_count("frozen", spec.frozen, maximum=len(spec.widths))
 
 
 def _init_(layer: nn.Linear | nn.Conv2d, generator: torch.Generator) -> None:
@@ -155,8 +153,7 @@ def capacity_family(
     InputError : unknown kind, empty family, or non-positive sizes.
     """
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
-    if kind not in KINDS:
-        raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
+    check_choice("kind", kind, KINDS)
     mlp = kind == "mlp"
     base = base_width if base_width is not None else (32 if mlp else 8)
     depths = depths or ((1, 2, 3, 4) if mlp else (1, 2, 3))

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from axionlab.checks import check_choice, check_count, check_positive
 from axionlab.errors import InputError
 
 Method = Literal["adam", "lbfgs"]
+METHODS: tuple[Method, ...] = get_args(Method)
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,9 @@ class FitConfig:
     threshold: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.method not in ("adam", "lbfgs"):
-            raise InputError(f"method must be 'adam' or 'lbfgs', got {self.method!r}")
-        if self.max_steps < 0:
-            raise InputError(f"max_steps must be >= 0, got {self.max_steps}")
-        if not self.lr > 0:
-            raise InputError(f"lr must be > 0, got {self.lr}")
+        check_choice("method", self.method, METHODS)
+        check_count("max_steps", self.max_steps)
+        check_positive("lr", self.lr)
         if not 0 < self.threshold <= 1:
             raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
 

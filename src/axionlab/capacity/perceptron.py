@@ -21,6 +21,7 @@ import numpy.typing as npt
 from scipy import optimize, stats
 
 from axionlab.capacity._search import largest_true
+from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
 
 Distribution = Literal["gaussian", "pm1"]
@@ -107,8 +108,7 @@ def cover_probability(P: npt.ArrayLike, N: int) -> npt.NDArray[np.float64]:
     ------
     InputError : N < 1 or any P negative or not an integer.
     """
-    if N < 1:
-        raise InputError(f"N must be >= 1, got {N}")
+    check_count("N", N, minimum=1)
     points = np.asarray(P, dtype=np.float64)
     if (points < 0).any() or (points != np.round(points)).any():
         raise InputError("P must hold non-negative integers")
@@ -121,11 +121,10 @@ def random_points(
     n: int, dim: int, rng: np.random.Generator, distribution: Distribution = "gaussian"
 ) -> npt.NDArray[np.float64]:
     """``(n, dim)`` i.i.d. standard Gaussian or uniform ±1 points drawn from ``rng``."""
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     if distribution == "gaussian":
         return rng.standard_normal((n, dim))
-    if distribution == "pm1":
-        return rng.choice(np.array([-1.0, 1.0]), size=(n, dim))
-    raise InputError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+    return rng.choice(np.array([-1.0, 1.0]), size=(n, dim))
 
 
 @dataclass(frozen=True)
@@ -194,8 +193,8 @@ def separability_curve(
     InputError : N or trials below 1, a bad grid, or an unknown distribution.
     """
     grid = np.asarray(P, dtype=np.int64)
-    if N < 1 or trials < 1:
-        raise InputError(f"N and trials must be >= 1, got N={N}, trials={trials}")
+    check_count("N", N, minimum=1)
+    check_count("trials", trials, minimum=1)
     if grid.ndim != 1 or grid.size == 0 or grid[0] < 1 or (np.diff(grid) <= 0).any():
         raise InputError("P must be a non-empty, strictly increasing sequence of positive integers")
     last_separable = np.empty(trials, dtype=np.int64)  # grid index, −1 when none

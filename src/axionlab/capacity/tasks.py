@@ -25,6 +25,7 @@ from torch import Tensor
 
 from axionlab.capacity.boundary import half_mask
 from axionlab.capacity.perceptron import DISTRIBUTIONS, Distribution
+from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
 
 CrossKind = Literal["table", "bilinear", "parity"]
@@ -66,10 +67,9 @@ def random_labels(
     InputError : negative ``n``, ``n_classes < 2`` or an unknown distribution.
     """
     shape = _shape(input_shape)
-    if n < 0 or n_classes < 2:
-        raise InputError(f"need n >= 0 and n_classes >= 2, got n={n}, n_classes={n_classes}")
-    if distribution not in DISTRIBUTIONS:
-        raise InputError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+    check_count("n", n)
+    check_count("n_classes", n_classes, minimum=2)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     X = torch.randn((n, *shape), generator=generator)
     if distribution == "pm1":
         X = torch.sign(X)
@@ -113,14 +113,11 @@ def cross_partition_task(
     InputError : bad mask, rank, pool or class count, or an unknown kind.
     """
     shape = _shape(input_shape)
-    if kind not in CROSS_KINDS:
-        raise InputError(f"kind must be one of {CROSS_KINDS}, got {kind!r}")
-    if n < 0:
-        raise InputError(f"n must be >= 0, got {n}")
+    check_choice("kind", kind, CROSS_KINDS)
+    check_count("n", n)
     if kind != "table" and n_classes != 2:
         raise InputError(f"kind '{kind}' is binary; n_classes must be 2, got {n_classes}")
-    if n_classes < 2:
-        raise InputError(f"n_classes must be >= 2, got {n_classes}")
+    check_count("n_classes", n_classes, minimum=2)
     part = half_mask(shape) if mask is None else np.asarray(mask, dtype=bool)
     nodes = shape if len(shape) == 1 else shape[1:]
     if part.shape != nodes or part.all() or not part.any():
@@ -142,8 +139,7 @@ def cross_partition_task(
         X[:, :, flat_a], X[:, :, flat_b] = halves_a[i], halves_b[j]
         y = table[i, j]
     elif kind == "bilinear":
-        if rank < 1:
-            raise InputError(f"rank must be >= 1, got {rank}")
+        check_count("rank", rank, minimum=1)
         U = torch.randn((channels * flat_a.numel(), rank), generator=generator)
         V = torch.randn((channels * flat_b.numel(), rank), generator=generator)
         X = torch.randn((n, channels, part.size), generator=generator)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from axionlab.checks import check_choice
 from axionlab.errors import InputError
+
+AurcRule = Literal["mean", "trapezoid"]
+AURC_RULES: tuple[AurcRule, ...] = get_args(AurcRule)
 
 
 def _matrix(accuracy: ArrayLike) -> np.ndarray:
@@ -99,7 +103,7 @@ def aurc(
     retention: ArrayLike,
     *,
     max_step: int = 500,
-    rule: Literal["mean", "trapezoid"] = "mean",
+    rule: AurcRule = "mean",
 ) -> float:
     """Area under the retention curve over the evaluated steps ``0 ≤ k ≤ max_step``.
 
@@ -118,6 +122,7 @@ def aurc(
     InputError
         On mismatched lengths, unsorted steps, or no evaluated step in ``[0, max_step]``.
     """
+    check_choice("rule", rule, AURC_RULES)
     k = np.asarray(steps, dtype=np.float64)
     ret = np.asarray(retention, dtype=np.float64)
     if k.ndim != 1 or k.shape != ret.shape:
@@ -132,11 +137,9 @@ def aurc(
     k, ret = k[keep], ret[keep]
     if rule == "mean":
         return float(ret.mean())
-    if rule == "trapezoid":
-        if len(k) == 1:
-            return float(ret[0])
-        return float(np.trapezoid(ret, k) / (k[-1] - k[0]))
-    raise InputError(f"rule must be 'mean' or 'trapezoid', got {rule!r}")
+    if len(k) == 1:
+        return float(ret[0])
+    return float(np.trapezoid(ret, k) / (k[-1] - k[0]))
 
 
 DIVERGED = "diverged"
@@ -173,7 +176,7 @@ def retention_outcome(
     accuracy: ArrayLike,
     *,
     max_step: int = 500,
-    rule: Literal["mean", "trapezoid"] = "mean",
+    rule: AurcRule = "mean",
     diverged: bool = False,
 ) -> RetentionOutcome:
     """Retention and AURC of one task-A accuracy curve, ``nan`` with a reason when undefined.

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
+from axionlab.checks import check_choice
 from axionlab.continual.strategies import QuadraticStrategy, Strategy
-from axionlab.errors import ConfigError, InputError
+from axionlab.errors import ConfigError
 from axionlab.train import TrainConfig
 
 StabilityMode = Literal["warn", "error", "scale"]
+STABILITY_MODES: tuple[StabilityMode, ...] = get_args(StabilityMode)
 STABLE_FRACTION = 0.9
 """``scale`` lowers λ until ``η·h`` is this fraction of the limit (a margin for the loss's own
 curvature, which the check cannot see)."""
@@ -106,8 +108,7 @@ def check_penalty_stability(
     InputError
         For an unknown ``mode``.
     """
-    if mode not in ("warn", "error", "scale"):
-        raise InputError(f"mode must be 'warn', 'error' or 'scale', got {mode!r}")
+    check_choice("mode", mode, STABILITY_MODES)
     if not isinstance(strategy, QuadraticStrategy):
         limit = step_limit(config)
         return StabilityCheck(strategy.name, 0.0, 0.0, limit, math.nan, math.nan, "none")

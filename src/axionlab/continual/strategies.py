@@ -62,23 +62,31 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from axionlab.checks import check_choice, check_count, check_positive, check_probability
 from axionlab.continual.buffer import ReservoirBuffer
 from axionlab.data.splits import Task, random_subset
 from axionlab.errors import InputError
-from axionlab.landscape.fisher import FisherEstimator, FisherKind, fisher_diagonal
+from axionlab.landscape.fisher import (
+    FISHER_ESTIMATORS,
+    FISHER_KINDS,
+    FisherEstimator,
+    FisherKind,
+    fisher_diagonal,
+)
 from axionlab.registry import Registry
 
 Data = tuple[Tensor, Tensor]
 Params = dict[str, Tensor]
 Scenario = Literal["class_il", "task_il", "domain_il"]
 PenaltyForm = Literal["half", "full"]
+PENALTY_FORMS: tuple[PenaltyForm, ...] = get_args(PenaltyForm)
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,20 +295,14 @@ class EWC(QuadraticStrategy):
         penalty: PenaltyForm = "half",
     ) -> None:
         super().__init__(strength)
-        if fisher not in ("exact", "empirical", "sampled"):
-            raise InputError(f"fisher must be 'exact', 'empirical' or 'sampled', got {fisher!r}")
-        if fisher_estimate not in ("per_example", "batch_mean"):
-            raise InputError(
-                f"fisher_estimate must be 'per_example' or 'batch_mean', got {fisher_estimate!r}"
-            )
+        check_choice("fisher", fisher, FISHER_KINDS)
+        check_choice("fisher_estimate", fisher_estimate, FISHER_ESTIMATORS)
         if fisher == "exact" and fisher_estimate == "batch_mean":
             raise InputError(
                 "fisher_estimate='batch_mean' needs fisher='empirical' or 'sampled', got 'exact'"
             )
-        if penalty not in ("half", "full"):
-            raise InputError(f"penalty must be 'half' or 'full', got {penalty!r}")
-        if isinstance(fisher_batch_size, bool) or not fisher_batch_size >= 1:
-            raise InputError(f"fisher_batch_size must be >= 1, got {fisher_batch_size!r}")
+        check_choice("penalty", penalty, PENALTY_FORMS)
+        check_count("fisher_batch_size", fisher_batch_size, minimum=1)
         self.fisher: FisherKind = fisher
         self.fisher_samples = fisher_samples
         self.fisher_estimate: FisherEstimator = fisher_estimate
@@ -352,8 +354,7 @@ class OnlineEWC(EWC):
             fisher_batch_size=fisher_batch_size,
             penalty=penalty,
         )
-        if not 0.0 <= gamma <= 1.0:
-            raise InputError(f"gamma must be in [0, 1], got {gamma}")
+        check_probability("gamma", gamma)
         self.decay = gamma
 
 
@@ -371,8 +372,7 @@ class SynapticIntelligence(QuadraticStrategy):
 
     def __init__(self, strength: float = 1.0, *, damping: float = 0.1) -> None:
         super().__init__(strength)
-        if damping <= 0:
-            raise InputError(f"damping must be positive, got {damping}")
+        check_positive("damping", damping)
         self.damping = damping
         self.omega: Params = {}
         self._start: Params = {}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from axionlab.checks import check_choice
 from axionlab.continual.metrics import (
     RetentionOutcome,
     average_accuracy,
@@ -30,24 +31,17 @@ from axionlab.continual.metrics import (
 )
 from axionlab.continual.strategies import Data, Scenario, Strategy, TaskContext, build_strategy
 from axionlab.data.core import Dataset
-from axionlab.data.splits import Task, Variant, make_stream
+from axionlab.data.splits import SCENARIOS, Task, Variant, make_stream
 from axionlab.errors import InputError
 from axionlab.models import build_model, expand_head, get_head
 from axionlab.repro import torch_generator
 from axionlab.train import TrainConfig, TrainResult, evaluate, train
-
-_SCENARIOS = ("class_il", "task_il", "domain_il")
 
 
 def _child(generator: torch.Generator) -> torch.Generator:
     """An independent generator seeded from the next draw of ``generator``."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return torch.Generator().manual_seed(seed)
-
-
-def _check_scenario(scenario: str) -> None:
-    if scenario not in _SCENARIOS:
-        raise InputError(f"scenario must be 'class_il', 'task_il' or 'domain_il', got {scenario!r}")
 
 
 def _grow_head(model: nn.Module, classes: Sequence[int], generator: torch.Generator) -> None:
@@ -94,7 +88,7 @@ def train_task(
     TrainResult
         The history of the training on this task.
     """
-    _check_scenario(scenario)
+    check_choice("scenario", scenario, SCENARIOS)
     train_gen, strategy_gen, head_gen = _child(generator), _child(generator), _child(generator)
     groups: tuple[tuple[int, ...], ...] | None = None
     if scenario == "task_il":
@@ -234,7 +228,7 @@ def run_stream(
     InputError
         Empty stream, unknown scenario, or a strategy that already holds tasks.
     """
-    _check_scenario(scenario)
+    check_choice("scenario", scenario, SCENARIOS)
     if not stream:
         raise InputError("stream is empty; pass at least one task")
     if strategy.tasks_seen:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from axionlab.checks import check_count, check_fraction
 from axionlab.data.core import DATASETS, Dataset, check_memory, make_dataset, stratified_split
-from axionlab.data.generated import check_count, check_fraction
 from axionlab.data.readers import (
     check_labels,
     check_relative_path,
@@ -28,7 +28,7 @@ from axionlab.data.readers import (
     read_image,
     read_table,
 )
-from axionlab.errors import DataError
+from axionlab.errors import ConfigError, DataError
 from axionlab.repro import numpy_rng
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -70,7 +70,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 def _check_image_size(size: int | None, n_images: int, channels: int) -> None:
     if size is not None:
-        check_count("image_size", size)
+        check_count("image_size", size, minimum=1, error=ConfigError)
         # uint8 pixels, their float32 copy and the standardised result
         check_memory("image_size", n_images * channels * size * size * (1 + 4 + 4))
 
@@ -192,8 +192,8 @@ def _load_image_folder(
     image_size: int,
     test_fraction: float,
 ) -> Dataset:
-    check_count("image_size", image_size)
-    check_fraction("test_fraction", test_fraction)
+    check_count("image_size", image_size, minimum=1, error=ConfigError)
+    check_fraction("test_fraction", test_fraction, error=ConfigError)
     root = _require_root(name, root, "one sub-directory of images per class, <root>/<class>/*.jpg")
     for sub in subdirs:
         base = root / sub if sub else root
@@ -261,7 +261,7 @@ def _cub_split(path: Path, rows: Sequence[tuple[str, int]]) -> np.ndarray:
 @DATASETS.register("cub200")
 def load_cub200(*, root: Path | None = None, seed: int = 0, image_size: int = 32) -> Dataset:
     """CUB-200-2011 (200 bird species, 5994/5794) with its official ``train_test_split.txt``."""
-    check_count("image_size", image_size)
+    check_count("image_size", image_size, minimum=1, error=ConfigError)
     expected = "CUB_200_2011/{images.txt,image_class_labels.txt,train_test_split.txt,images/}"
     root = _require_root("cub200", root, expected)
     base = _first_dir_with(root, ["CUB_200_2011", ""], "images.txt")

@@ -10,37 +10,15 @@
 
 from __future__ import annotations
 
-import math
 import random
 from pathlib import Path
 
 import numpy as np
 
+from axionlab.checks import check_count, check_fraction, check_positive
 from axionlab.data.core import DATASETS, Dataset, check_memory, make_dataset, stratified_split
 from axionlab.errors import ConfigError
 from axionlab.repro import numpy_rng
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def check_fraction(name: str, value: float) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a number with ``0 < value < 1``."""
-    if not (_is_number(value) and 0.0 < value < 1.0):
-        raise ConfigError(f"{name} must be in (0, 1), got {value!r}")
-
-
-def check_positive(name: str, value: int | float) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite number ``> 0``."""
-    if not (_is_number(value) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be positive and finite, got {value!r}")
-
-
-def check_count(name: str, value: int) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an integer ``>= 1`` (not a bool)."""
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 @DATASETS.register("digits")
@@ -54,7 +32,7 @@ def load_digits(*, root: Path | None = None, seed: int = 0, test_fraction: float
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
-    check_fraction("test_fraction", test_fraction)
+    check_fraction("test_fraction", test_fraction, error=ConfigError)
     bunch = sk_load_digits()
     x = np.asarray(bunch.images, dtype=np.float32)[:, None]  # (N, 1, 8, 8)
     y = np.asarray(bunch.target, dtype=np.int64)
@@ -105,16 +83,10 @@ def load_synthetic(
     standard deviation) makes the task easier; ~1 is hard, ≥4 nearly separable in 20 dimensions.
     Inputs have shape ``(dim,)``.
     """
-    for key, count in [
-        ("num_classes", num_classes),
-        ("dim", dim),
-        ("n_train", n_train),
-        ("n_test", n_test),
-    ]:
-        check_count(key, count)
-    check_positive("separation", separation)
-    if num_classes < 2:
-        raise ConfigError(f"num_classes must be at least 2, got {num_classes}")
+    check_count("num_classes", num_classes, minimum=2, error=ConfigError)
+    for key, count in [("dim", dim), ("n_train", n_train), ("n_test", n_test)]:
+        check_count(key, count, minimum=1, error=ConfigError)
+    check_positive("separation", separation, error=ConfigError)
     # float64 samples, their float32 copy and the standardised result
     check_memory("n_train, n_test and dim", (n_train + n_test) * dim * (8 + 4 + 4))
     rng = numpy_rng(seed, "data", "synthetic")

@@ -26,18 +26,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from axionlab.checks import check_choice, check_count
 from axionlab.data.core import Dataset, check_memory
 from axionlab.errors import InputError
 from axionlab.repro import torch_generator
 
 Scenario = Literal["class_il", "task_il", "domain_il"]
 Variant = Literal["split", "permuted", "rotated"]
+SCENARIOS: tuple[Scenario, ...] = get_args(Scenario)
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
 
 
 @dataclass(frozen=True)
@@ -180,12 +183,9 @@ def make_stream(
     InputError
         Unknown scenario/variant, bad ``n_tasks``, or ``rotated`` on non-image inputs.
     """
-    if scenario not in ("class_il", "task_il", "domain_il"):
-        raise InputError(f"scenario must be 'class_il', 'task_il' or 'domain_il', got {scenario!r}")
-    if variant not in ("split", "permuted", "rotated"):
-        raise InputError(f"variant must be 'split', 'permuted' or 'rotated', got {variant!r}")
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
-        raise InputError(f"n_tasks must be an integer of at least 1, got {n_tasks!r}")
+    check_choice("scenario", scenario, SCENARIOS)
+    check_choice("variant", variant, VARIANTS)
+    n_tasks = check_count("n_tasks", n_tasks, minimum=1)
     if variant == "split":
         return _split_stream(ds, scenario, n_tasks)
     # every permuted or rotated task holds its own copy of the inputs

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
 from axionlab.landscape._common import Params, check_keys, dot, split_parameters, unflatten
 
 Normalization = Literal["filter", "layer", "none"]
+NORMALIZATIONS: tuple[Normalization, ...] = get_args(Normalization)
 _EPS = 1e-10
 
 
@@ -70,12 +72,8 @@ def random_directions(
     InputError
         For ``n < 1`` or an unknown ``normalization``.
     """
-    if n < 1:
-        raise InputError(f"n must be >= 1, got {n}")
-    if normalization not in ("filter", "layer", "none"):
-        raise InputError(
-            f"normalization must be 'filter', 'layer' or 'none', got {normalization!r}"
-        )
+    check_count("n", n, minimum=1)
+    check_choice("normalization", normalization, NORMALIZATIONS)
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     params = split_parameters(model)[0]

@@ -22,13 +22,14 @@ References: Kirkpatrick et al. 2017
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import grad, jacrev, vmap
 
+from axionlab.checks import check_choice
 from axionlab.errors import InputError
 from axionlab.landscape._common import (
     Data,
@@ -42,7 +43,8 @@ from axionlab.landscape._common import (
 
 FisherKind = Literal["exact", "empirical", "sampled"]
 FisherEstimator = Literal["per_example", "batch_mean"]
-_KINDS = ("exact", "empirical", "sampled")
+FISHER_KINDS: tuple[FisherKind, ...] = get_args(FisherKind)
+FISHER_ESTIMATORS: tuple[FisherEstimator, ...] = get_args(FisherEstimator)
 
 
 def fisher_diagonal(
@@ -90,10 +92,8 @@ def fisher_diagonal(
         For an unknown ``kind`` or ``estimator``, ``"exact"`` with ``"batch_mean"``, a
         non-positive ``batch_size``/``max_examples`` or empty data.
     """
-    if kind not in _KINDS:
-        raise InputError(f"kind must be 'exact', 'empirical' or 'sampled', got {kind!r}")
-    if estimator not in ("per_example", "batch_mean"):
-        raise InputError(f"estimator must be 'per_example' or 'batch_mean', got {estimator!r}")
+    check_choice("kind", kind, FISHER_KINDS)
+    check_choice("estimator", estimator, FISHER_ESTIMATORS)
     if kind == "exact" and estimator == "batch_mean":
         raise InputError(
             "estimator='batch_mean' squares the gradient of a mean loss over labels, so it "

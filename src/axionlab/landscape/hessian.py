@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from axionlab.checks import check_choice, check_count, check_optional_count
 from axionlab.errors import InputError
 from axionlab.landscape._common import (
     Data,
@@ -33,6 +34,7 @@ from axionlab.landscape._common import (
 )
 
 TraceMethod = Literal["hutchinson", "hutch++"]
+TRACE_METHODS: tuple[TraceMethod, ...] = get_args(TraceMethod)
 
 
 class HessianOperator:
@@ -57,8 +59,7 @@ class HessianOperator:
         batch_size: int | None = None,
         max_examples: int | None = None,
     ) -> None:
-        if batch_size is not None and batch_size < 1:
-            raise InputError(f"batch_size must be >= 1 or None, got {batch_size}")
+        check_optional_count("batch_size", batch_size, minimum=1)
         self.model = model
         self.loss_fn = loss_fn
         self.params, self.constants = split_parameters(model)
@@ -161,8 +162,7 @@ def hessian_top_eigenvalues(
     """
     start = time.perf_counter()
     op = HessianOperator(model, loss_fn, data, batch_size=batch_size, max_examples=max_examples)
-    if not 1 <= k <= op.dim:
-        raise InputError(f"k must be in [1, {op.dim}] for this model, got {k}")
+    check_count("k", k, minimum=1, maximum=op.dim)
     if tol <= 0 or max_hvp < k:
         raise InputError(f"need tol > 0 and max_hvp >= k, got tol={tol}, max_hvp={max_hvp}")
     if generator is None:
@@ -270,8 +270,7 @@ def hessian_trace(
         The estimate, its standard error (sample std / √m) and the samples.
     """
     start = time.perf_counter()
-    if method not in ("hutchinson", "hutch++"):
-        raise InputError(f"method must be 'hutchinson' or 'hutch++', got {method!r}")
+    check_choice("method", method, TRACE_METHODS)
     if n_hvp < (3 if method == "hutch++" else 2):
         raise InputError(f"n_hvp must be >= 3 for hutch++ and >= 2 for hutchinson, got {n_hvp}")
     op = HessianOperator(model, loss_fn, data, batch_size=batch_size, max_examples=max_examples)
@@ -373,10 +372,8 @@ def hessian_density(
     Other parameters as :func:`hessian_top_eigenvalues`.
     """
     start = time.perf_counter()
-    if n_probes < 1 or lanczos_steps < 1:
-        raise InputError(
-            f"n_probes and lanczos_steps must be >= 1, got {n_probes} and {lanczos_steps}"
-        )
+    check_count("n_probes", n_probes, minimum=1)
+    check_count("lanczos_steps", lanczos_steps, minimum=1)
     op = HessianOperator(model, loss_fn, data, batch_size=batch_size, max_examples=max_examples)
     if generator is None:
         generator = torch.Generator().manual_seed(0)

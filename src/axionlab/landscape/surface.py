@@ -35,13 +35,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor, fx, nn
 from torch.func import functional_call, vmap
 
+from axionlab.checks import check_choice, check_optional_count
 from axionlab.errors import InputError
 from axionlab.execute import Executor
 from axionlab.landscape._common import (
@@ -59,7 +60,7 @@ from axionlab.landscape.directions import parameters_of
 from axionlab.progress import progress
 
 Strategy = Literal["auto", "loop", "vmap"]
-_STRATEGIES = ("auto", "loop", "vmap")
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 _AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Cached first-layer outputs ((1 + directions) copies of the activations) must fit in this.
 _AFFINE_CACHE_BYTES = 1 << 30
@@ -362,7 +363,11 @@ def _evaluate(
     show_progress: bool | None,
 ) -> tuple[np.ndarray, float, str, int]:
     """Losses at the rows of ``coefficients`` plus the centre loss, the strategy used and N."""
-    _validate(options)
+    check_choice("strategy", options.strategy, STRATEGIES)
+    check_optional_count("batch_size", options.batch_size, minimum=1)
+    check_optional_count("points_per_batch", options.points_per_batch, minimum=1)
+    if isinstance(options.device, tuple) and not options.device:
+        raise InputError("device: an empty list of devices; give at least one or None")
     for i, direction in enumerate(directions):
         check_keys(center, direction, f"directions[{i}]")
     x, y = materialize(data, options.max_examples, torch.device("cpu"))
@@ -399,17 +404,6 @@ def _evaluate(
     return values[1:], float(values[0]), used, int(x.shape[0])
 
 
-def _validate(options: _Options) -> None:
-    if options.strategy not in _STRATEGIES:
-        raise InputError(f"strategy must be 'auto', 'loop' or 'vmap', got {options.strategy!r}")
-    if options.batch_size is not None and options.batch_size < 1:
-        raise InputError(f"batch_size must be >= 1 or None, got {options.batch_size}")
-    if options.points_per_batch is not None and options.points_per_batch < 1:
-        raise InputError(f"points_per_batch must be >= 1 or None, got {options.points_per_batch}")
-    if isinstance(options.device, tuple) and not options.device:
-        raise InputError("device: an empty list of devices; give at least one or None")
-
-
 def _to_cpu(
     model: nn.Module, center: Params, directions: list[Params]
 ) -> tuple[nn.Module, Params, list[Params]]:
@@ -429,7 +423,8 @@ def _to_cpu(
 def _run_task(task: _Task) -> tuple[np.ndarray, str]:
     """Evaluate one chunk of points (module level so worker processes can unpickle it)."""
     opts = task.options
-    assert not isinstance(opts.device, tuple), "split into one device per task by _evaluate"
+    if isinstance(opts.device, tuple):
+        raise TypeError("a task runs on one device: _evaluate splits a device list into tasks")
     device = _target_device(task.model, opts.device)
     with eval_semantics(task.model), torch.no_grad():
         evaluator = _Evaluator(task, device)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from axionlab.checks import check_choice
 from axionlab.errors import ConfigError
 from axionlab.models.blocks import Residual, SqueezeExcite, bn_relu, conv_bn, global_pool
 from axionlab.models.core import Classifier, image_shape
@@ -48,8 +49,7 @@ def resnet(
 ) -> Classifier:
     """ResNet with ``len(layers)`` stages; the first keeps the resolution, the others halve it."""
     c, _, _ = image_shape("resnet", input_shape)
-    if block not in ("basic", "bottleneck"):
-        raise ConfigError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+    check_choice("block", block, ("basic", "bottleneck"), error=ConfigError)
     if len(layers) != len(widths):
         raise ConfigError(f"layers and widths must have equal length, got {layers} and {widths}")
     make = _basic if block == "basic" else _bottleneck

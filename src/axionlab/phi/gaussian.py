@@ -34,6 +34,7 @@ import scipy.linalg
 import scipy.optimize
 from numpy.typing import ArrayLike, NDArray
 
+from axionlab.checks import check_choice, check_count, check_fraction
 from axionlab.errors import InputError
 
 Array = NDArray[np.float64]
@@ -354,8 +355,7 @@ def minimum_information_bipartition(
     n = a.shape[0]
     if n < 2:
         raise InputError(f"a bipartition needs at least 2 units, got {n}")
-    if measure not in MEASURES:
-        raise InputError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
+    check_choice("measure", measure, MEASURES)
     sigma = stationary_covariance(a, s)
 
     def f(left: tuple[int, ...]) -> float:
@@ -487,10 +487,8 @@ def bootstrap_ci(
     InputError
         Invalid ``X`` (see :func:`var1_from_timeseries`), ``n_boot < 2`` or ``level`` not in (0, 1).
     """
-    if n_boot < 2:
-        raise InputError(f"n_boot must be at least 2, got {n_boot}")
-    if not 0 < level < 1:
-        raise InputError(f"level must lie in (0, 1), got {level}")
+    check_count("n_boot", n_boot, minimum=2)
+    check_fraction("level", level)
     arr = _as_trials(X)
     a, s, info = var1_from_timeseries(arr)
     estimate = float(statistic(a, s))

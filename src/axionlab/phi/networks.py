@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from axionlab.checks import check_choice, check_positive
 from axionlab.errors import InputError
 
 Array = NDArray[np.float64]
 MAX_BINARY_UNITS = 8
+Activation = Literal["threshold", "sigmoid"]
+ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ def binarize_network(
     weight: ArrayLike,
     bias: ArrayLike | None = None,
     *,
-    activation: Literal["threshold", "sigmoid"] = "threshold",
+    activation: Activation = "threshold",
     levels: tuple[float, float] = (0.0, 1.0),
     threshold: float = 0.0,
     temperature: float = 1.0,
@@ -67,6 +70,7 @@ def binarize_network(
         Non-square or too large weights, a bias of the wrong length, equal levels or a
         non-positive temperature.
     """
+    check_choice("activation", activation, ACTIVATIONS)
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1] or not 1 <= w.shape[0] <= MAX_BINARY_UNITS:
         raise InputError(
@@ -81,16 +85,13 @@ def binarize_network(
     off, on = levels
     if off == on:
         raise InputError(f"levels must differ, got {levels}")
-    if temperature <= 0:
-        raise InputError(f"temperature must be positive, got {temperature}")
+    check_positive("temperature", temperature)
     h = np.where(all_states(n) == 1, on, off)  # (2^n, n)
     drive = h @ w.T + b - threshold
     if activation == "threshold":
         tpm = (drive > 0).astype(np.float64)
-    elif activation == "sigmoid":
-        tpm = 1.0 / (1.0 + np.exp(-drive / temperature))
     else:
-        raise InputError(f"activation must be 'threshold' or 'sigmoid', got {activation!r}")
+        tpm = 1.0 / (1.0 + np.exp(-drive / temperature))
     return BinaryNetwork(tpm=tpm, cm=(w.T != 0).astype(np.int64))
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from axionlab.checks import check_count, check_probability
 from axionlab.errors import InputError
-from axionlab.quantum._checks import check_prob
 
 _TP_ATOL = 1e-10
 
@@ -88,7 +88,7 @@ def amplitude_damping_kraus(
     InputError
         If ``gamma`` is outside [0, 1].
     """
-    check_prob("gamma", gamma)
+    check_probability("gamma", gamma)
     k0 = [[1, 0], [0, math.sqrt(1 - gamma)]]
     k1 = [[0, math.sqrt(gamma)], [0, 0]]
     return torch.tensor([k0, k1], dtype=dtype, device=device)
@@ -232,8 +232,7 @@ def _checked_phases(
     p: float, d: int, dtype: torch.dtype, device: torch.device | str | None
 ) -> Tensor:
     """The d-th roots of unity ``exp(2πi k/d)`` after checking ``p`` in [0, 1] and ``d >= 2``."""
-    check_prob("p", p)
-    if d < 2:
-        raise InputError(f"d must be >= 2, got {d}")
+    check_probability("p", p)
+    check_count("d", d, minimum=2)
     omega = torch.exp(2j * math.pi * torch.arange(d, dtype=torch.float64) / d)
     return omega.to(dtype=dtype, device=device)

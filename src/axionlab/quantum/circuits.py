@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
-from axionlab.quantum._checks import check_choice
 from axionlab.quantum.channels import (
     _act,
     apply_local_superoperator,
@@ -73,10 +73,8 @@ def draw_pool(
         If ``pool`` is unknown, ``k < 1``, or ``k`` exceeds the number of distinct Clifford layers.
     """
     check_choice("pool", pool, POOLS)
-    if n_qubits < 1:
-        raise InputError(f"n_qubits must be >= 1, got {n_qubits}")
-    if k < 1:
-        raise InputError(f"k must be >= 1, got {k}")
+    check_count("n_qubits", n_qubits, minimum=1)
+    check_count("k", k, minimum=1)
     dev = generator.device
     if pool == "z_rotation":
         theta = (

@@ -19,8 +19,8 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
+from axionlab.checks import check_choice, check_count, check_probability
 from axionlab.errors import InputError
-from axionlab.quantum._checks import check_choice, check_prob
 from axionlab.quantum.channels import (
     amplitude_damping_kraus,
     apply_local_superoperator,
@@ -198,7 +198,7 @@ def noise_kraus(
         If ``noise`` is unknown or ``strength`` is outside [0, 1].
     """
     check_choice("noise", noise, NOISE_MODELS)
-    check_prob("strength", strength)
+    check_probability("strength", strength)
     if noise == "depolarizing":
         return depolarizing_kraus(strength, dtype=dtype, device=device)
     if noise == "dephasing":
@@ -279,8 +279,7 @@ def sequence_experiment(
         raise InputError(
             f"lengths must be a non-empty list of positive integers, got {list(lengths)}"
         )
-    if n_orderings < 2:
-        raise InputError(f"n_orderings must be >= 2, got {n_orderings}")
+    check_count("n_orderings", n_orderings, minimum=2)
     lengths = tuple(int(m) for m in lengths)
     layers = draw_pool(n_qubits, diversity, pool, generator, dtype=dtype)
     superop = None if kraus is None else kraus_superoperator(kraus)

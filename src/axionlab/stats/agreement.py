@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from axionlab.stats._checks import FloatArray, as_matrix
+from axionlab.checks import FloatArray, as_matrix
 
 
 @dataclass(frozen=True)

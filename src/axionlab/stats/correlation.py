@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from axionlab.repro import numpy_rng
-from axionlab.stats._checks import (
+from axionlab.checks import (
     FloatArray,
     as_matrix,
     as_vector,
     check_choice,
-    check_ci,
     check_count,
+    check_fraction,
     check_same_length,
 )
+from axionlab.repro import numpy_rng
 
 CI_METHODS = ("percentile", "bca")
 # Elements per chunk of permuted/resampled ranks: bounds memory at ~16 MB per chunk.
@@ -159,7 +159,7 @@ def correlate_many(
     X = as_matrix("predictors", predictors, n_rows=len(yv))
     n_permutations = check_count("n_permutations", n_permutations)
     n_bootstrap = check_count("n_bootstrap", n_bootstrap)
-    ci = check_ci(ci)
+    ci = check_fraction("ci", ci)
     check_choice("ci_method", ci_method, CI_METHODS)
 
     masks = ~np.isnan(X) & ~np.isnan(yv)[:, None]  # (n, m)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from axionlab.checks import FloatArray
 from axionlab.errors import InputError
-from axionlab.stats._checks import FloatArray
 
 
 def bonferroni(pvalues: Any) -> FloatArray:

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from axionlab.checks import FloatArray, as_matrix, as_vector, check_count
 from axionlab.errors import InputError
 from axionlab.repro import numpy_rng
-from axionlab.stats._checks import FloatArray, as_matrix, as_vector, check_count
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 3, 13))
 # Permutations refitted together in one batched SVD.

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from axionlab.errors import InputError
-from axionlab.repro import numpy_rng
-from axionlab.stats._checks import (
+from axionlab.checks import (
     FloatArray,
     as_vector,
-    check_ci,
     check_count,
+    check_fraction,
     check_same_length,
 )
+from axionlab.errors import InputError
+from axionlab.repro import numpy_rng
 
 _N_PARAMS = 3  # log a, α and the residual variance
 
@@ -170,7 +170,7 @@ def _fit(
     seed: int,
 ) -> PowerLawFit:
     n_bootstrap = check_count("n_bootstrap", n_bootstrap)
-    ci = check_ci(ci)
+    ci = check_fraction("ci", ci)
     if cv_folds is not None:
         check_count("cv_folds", cv_folds, minimum=2)
     if (x <= 0).any() or (y <= 0).any():

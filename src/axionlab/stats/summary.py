@@ -14,14 +14,14 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from scipy import special, stats
 
-from axionlab.repro import numpy_rng
-from axionlab.stats._checks import (
+from axionlab.checks import (
     FloatArray,
     as_vector,
     check_choice,
-    check_ci,
     check_count,
+    check_fraction,
 )
+from axionlab.repro import numpy_rng
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
 Row = TypeVar("Row", bound=Mapping[str, Any])
@@ -62,7 +62,7 @@ def mean_ci(values: Any, ci: float = 0.95) -> MeanCI:
         Identical values give a zero-width interval.
     """
     v = as_vector("values", values)
-    ci = check_ci(ci)
+    ci = check_fraction("ci", ci)
     v = v[~np.isnan(v)]
     n = len(v)
     if n == 0:
@@ -110,7 +110,7 @@ def bootstrap_ci(
     Efron, B. & Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13–14.
     """
     v = as_vector("values", values)
-    ci = check_ci(ci)
+    ci = check_fraction("ci", ci)
     n_bootstrap = check_count("n_bootstrap", n_bootstrap, minimum=1)
     check_choice("method", method, BOOTSTRAP_METHODS)
     v = v[~np.isnan(v)]
@@ -187,7 +187,7 @@ def summarise_groups(
     include
         Which members count (default: all); the others are counted in ``n_excluded``.
     """
-    ci = check_ci(ci)
+    ci = check_fraction("ci", ci)
     out = []
     for members in group_rows(rows, *keys):
         kept = tuple(r for r in members if include is None or include(r))

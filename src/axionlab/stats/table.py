@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from axionlab.checks import FloatArray, check_choice
 from axionlab.errors import InputError, did_you_mean
 from axionlab.repro import derive_seed
-from axionlab.stats._checks import FloatArray, check_choice
 from axionlab.stats.correlation import correlate_many, partial_spearman
 from axionlab.stats.multiple import bonferroni, holm
 

@@ -1,10 +1,11 @@
-"""Validation and diagram assembly shared by the topology modules."""
+"""Grid validation and diagram assembly shared by the topology modules."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from axionlab.checks import check_count
 from axionlab.errors import InputError
 
 Diagram = NDArray[np.float64]
@@ -25,19 +26,11 @@ def as_grid(values: ArrayLike, name: str = "values") -> NDArray[np.float64]:
     return array
 
 
-def check_construction(construction: str) -> None:
-    """Raise InputError unless ``construction`` is 'top' or 'vertex'."""
-    if construction not in CONSTRUCTIONS:
-        raise InputError(f"construction must be 'top' or 'vertex', got {construction!r}")
-
-
 def check_max_dim(max_dim: int | None, ndim: int) -> int:
     """Resolve ``max_dim`` (None means every dimension a grid of ``ndim`` axes can carry)."""
     if max_dim is None:
         return ndim - 1
-    if not 0 <= max_dim <= ndim - 1:
-        raise InputError(f"max_dim must be in 0..{ndim - 1} for a {ndim}-D array, got {max_dim}")
-    return int(max_dim)
+    return check_count(f"max_dim for a {ndim}-D array", max_dim, minimum=0, maximum=ndim - 1)
 
 
 def pairs(births: ArrayLike, deaths: ArrayLike) -> Diagram:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from axionlab.checks import check_choice
 from axionlab.execute import InProcessExecutor
-from axionlab.topology._diagrams import Diagram, as_grid, check_construction, check_max_dim, pairs
+from axionlab.topology._diagrams import CONSTRUCTIONS, Diagram, as_grid, check_max_dim, pairs
 from axionlab.topology._tiles import run_tiles
 
 _CACHE_SIDE = 128
@@ -53,7 +54,7 @@ def sublevel_persistence(
     InputError
         On NaN, empty or >3-D input, an unknown construction or an out-of-range ``max_dim``.
     """
-    check_construction(construction)
+    check_choice("construction", construction, CONSTRUCTIONS)
     array = as_grid(values)
     top_dim = check_max_dim(max_dim, array.ndim)
     if array.ndim == 3:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from axionlab.checks import check_choice
 from axionlab.errors import InputError
 from axionlab.execute import Executor, InProcessExecutor
-from axionlab.topology._diagrams import Diagram, as_grid, check_construction, check_max_dim
+from axionlab.topology._diagrams import CONSTRUCTIONS, Diagram, as_grid, check_max_dim
 from axionlab.topology._tiles import run_tiles
 
 
@@ -50,7 +51,7 @@ def sublevel_persistence_tiled(
     InputError
         On a non-2-D array, NaN, a non-positive tile, an unknown construction or bad ``max_dim``.
     """
-    check_construction(construction)
+    check_choice("construction", construction, CONSTRUCTIONS)
     grid: NDArray[np.generic]
     if isinstance(values, np.memmap):
         if values.ndim != 2 or values.size == 0:
