@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,clearml,mlflow,ray]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,clearml,mlflow,ray,hf]"
 	touch $(STAMP)
 
 demo: setup

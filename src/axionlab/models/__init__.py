@@ -15,6 +15,7 @@ from axionlab.models.core import (
     init_parameters,
     set_head,
 )
+from axionlab.models.hf import LMScore, evaluate_lm, lm_loss, next_token_accuracy
 from axionlab.models.recurrent import candidate_drive, hidden_states, is_recurrent
 from axionlab.models.zoo import (
     PAPER_INPUT_SHAPE,
@@ -34,15 +35,19 @@ __all__ = [
     "SEQUENCE_MODELS",
     "SMALL_MODELS",
     "Classifier",
+    "LMScore",
     "PaperTarget",
     "build_model",
     "candidate_drive",
     "count_parameters",
+    "evaluate_lm",
     "expand_head",
     "get_head",
     "hidden_states",
     "init_parameters",
     "is_recurrent",
+    "lm_loss",
+    "next_token_accuracy",
     "set_head",
     "wrn_parameter_count",
 ]

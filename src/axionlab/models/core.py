@@ -91,6 +91,12 @@ def build_model(
     **options
         Architecture options overriding the registered preset (``width``, ``depth``, ...).
 
+    Returns
+    -------
+    Classifier
+        For ``hf``, a ``transformers.PreTrainedModel`` with the same ``family`` and
+        ``head_name`` attributes instead (see :mod:`axionlab.models.hf`).
+
     Raises
     ------
     UnknownNameError
@@ -101,9 +107,10 @@ def build_model(
         ``input_shape`` does not suit the architecture or ``num_classes < 1``.
     """
     builder = MODELS.get(name)
-    accepted = [
-        p for p in inspect.signature(builder).parameters if p not in ("input_shape", "num_classes")
-    ]
+    # A builder that loads weights (the ``hf`` source) initialises and places them itself.
+    own_init = bool(getattr(builder, "initialises_itself", False))
+    reserved = ("input_shape", "num_classes", *(("generator", "device") if own_init else ()))
+    accepted = [p for p in inspect.signature(builder).parameters if p not in reserved]
     for key in options:
         if key not in accepted:
             raise ConfigError(
@@ -113,6 +120,9 @@ def build_model(
     if num_classes < 1:
         raise InputError(f"num_classes must be at least 1, got {num_classes}")
     input_shape = tuple(int(d) for d in input_shape)
+    if own_init:
+        gen = generator if generator is not None else torch_generator(0, "init")
+        return builder(input_shape, num_classes, generator=gen, device=device, **options)
     with torch.device("meta"):
         model = builder(input_shape, num_classes, **options)
     if torch.device(device).type == "meta":
