@@ -28,6 +28,10 @@ Behavioural uncertainty
     under depolarizing noise the von Neumann entropy is exactly order independent. Ordering
     dependence is therefore read from the trace distance, not from entropy alone.
 
+:func:`summarise_sequence` reduces a result to scalars (decay rates, values at the longest length,
+diversity, closed-form deviations); :func:`ordering_vs_entropy` counts, over a set of units, how
+often entropy misses an ordering effect the trace distance shows.
+
 References: Nielsen & Chuang, *Quantum Computation and Quantum Information* (2010), ch. 8–9;
 Mezzadri 2007 (Haar sampling); Gross, Audenaert & Eisert 2007 (frame potential); Magesan,
 Gambetta & Emerson 2011 (decay fits).
@@ -89,16 +93,35 @@ from axionlab.quantum.states import (
     trace_distance,
     von_neumann_entropy,
 )
+from axionlab.quantum.summaries import (
+    CLOSED_FORM_QUANTITIES,
+    DECAYING_CURVES,
+    NONFINITE_CURVE,
+    SEQUENCE_CURVES,
+    DecayRate,
+    OrderingVsEntropy,
+    SequenceSummary,
+    decay_rate,
+    ordering_vs_entropy,
+    summarise_sequence,
+)
 
 __all__ = [
+    "CLOSED_FORM_QUANTITIES",
+    "DECAYING_CURVES",
     "NOISE_MODELS",
+    "NONFINITE_CURVE",
     "ORDERINGS",
     "POOLS",
+    "SEQUENCE_CURVES",
     "ClosedForm",
     "DecayFit",
+    "DecayRate",
     "Diversity",
     "Layer",
+    "OrderingVsEntropy",
     "SequenceResult",
+    "SequenceSummary",
     "amplitude_damping_kraus",
     "apply_kraus",
     "apply_layer",
@@ -112,6 +135,7 @@ __all__ = [
     "cnot",
     "commutator_norm",
     "cz",
+    "decay_rate",
     "density_matrix",
     "dephasing_kraus",
     "depolarizing_kraus",
@@ -126,6 +150,7 @@ __all__ = [
     "measurement_entropy",
     "noise_kraus",
     "ordered_indices",
+    "ordering_vs_entropy",
     "pauli",
     "pauli_rotation",
     "plus_state",
@@ -135,6 +160,7 @@ __all__ = [
     "repeated_depolarizing",
     "run_sequence",
     "sequence_experiment",
+    "summarise_sequence",
     "trace_distance",
     "von_neumann_entropy",
 ]

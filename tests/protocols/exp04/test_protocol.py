@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-import axionlab.protocols.exp04  # noqa: F401 - registers the protocol
+import axionlab.protocols.exp04.protocol as exp04
 from axionlab.cli import main
-from axionlab.protocols import execute, load_config
-from axionlab.protocols.exp04 import RESULT_COLUMNS
+from axionlab.protocols.exp04.analysis import RESULT_COLUMNS
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv, read_npz
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp04" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,8 @@ def test_user_errors(capsys):
     assert main(["check", str(SMOKE), "--set", "sweep.noise_models=[depolarising]"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
-    assert "Unknown noise model 'depolarising'. Did you mean 'depolarizing'?" in err
+    assert "sweep.noise_models must be one of" in err
+    assert "'depolarising'. Did you mean 'depolarizing'?" in err
     assert main(["check", str(SMOKE), "--set", "sweep.lengths=[4,2,8]"]) == 2
     assert "lengths must increase" in capsys.readouterr().err
     assert main(["check", str(SMOKE), "--set", "sweep.lengths=[1,2]"]) == 2
@@ -86,8 +87,6 @@ def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
     import dataclasses
 
     import torch
-
-    import axionlab.protocols.exp04 as exp04
 
     real = exp04.sequence_experiment
     bad = "n1_haar_k1_fixed_depolarizing0.1"
