@@ -10,7 +10,10 @@ Levine et al. 2018; bottlenecks as in Baldi & Vershynin 2019). This package hold
 - ``family``: architecture families that decorrelate total from boundary parameters;
 - ``boundary``: interface parameters, min-cuts, bottleneck width, named-cut and partition cuts;
 - ``tasks``: random labels and cross-partition tasks;
-- ``measure``: capacities by bisection over nested draws, with seeds and confidence intervals.
+- ``measure``: capacities by bisection over nested draws, with seeds and confidence intervals;
+- ``profile``: every volume and area measure of one architecture;
+- ``calibration``: LP separability curves against Cover's closed form, delta-method SE of P50;
+- ``verdict``: which capacities enter a fit (censoring), the fit table, area vs volume verdict.
 """
 
 from axionlab.capacity.boundary import (
@@ -20,6 +23,12 @@ from axionlab.capacity.boundary import (
     boundary_measures,
     half_mask,
     partition_cut,
+)
+from axionlab.capacity.calibration import (
+    CoverCalibration,
+    cover_calibration,
+    cover_p50_se,
+    cover_z,
 )
 from axionlab.capacity.family import ArchSpec, build_model, capacity_family
 from axionlab.capacity.fit import FitConfig, FitResult, fit_labels
@@ -39,28 +48,61 @@ from axionlab.capacity.perceptron import (
     random_points,
     separability_curve,
 )
+from axionlab.capacity.profile import BoundaryProfile, boundary_profile
 from axionlab.capacity.tasks import cross_partition_task, random_labels
+from axionlab.capacity.verdict import (
+    CENSORED,
+    FIT_COLUMNS,
+    NONPOSITIVE_CAPACITY,
+    NONPOSITIVE_MEASURE,
+    Law,
+    LawVerdict,
+    capacity_exclusion,
+    fit_rows,
+    fitted_capacity,
+    law_of,
+    law_verdict,
+    measure_exclusion,
+)
 
 __all__ = [
+    "CENSORED",
+    "FIT_COLUMNS",
+    "NONPOSITIVE_CAPACITY",
+    "NONPOSITIVE_MEASURE",
     "ArchSpec",
     "BoundaryMeasures",
+    "BoundaryProfile",
     "CapacityResult",
+    "CoverCalibration",
     "FitConfig",
     "FitResult",
+    "Law",
+    "LawVerdict",
     "LayerInfo",
     "ReadoutCapacity",
     "SeparabilityCurve",
     "bottleneck_layer",
     "boundary_measures",
+    "boundary_profile",
     "build_model",
     "capacity_by_bisection",
+    "capacity_exclusion",
     "capacity_family",
+    "cover_calibration",
+    "cover_p50_se",
     "cover_probability",
+    "cover_z",
     "cross_partition_capacity",
     "cross_partition_task",
     "fifty_percent_point",
     "fit_labels",
+    "fit_rows",
+    "fitted_capacity",
     "half_mask",
+    "law_of",
+    "law_verdict",
+    "measure_exclusion",
     "memorization_capacity",
     "partition_cut",
     "perceptron_separable",

@@ -1,18 +1,20 @@
 """EXP-02 end to end on the smoke config: determinism, tables, the Cover calibration, errors."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-import axionlab.protocols.exp02  # noqa: F401 - registers the protocol
+import axionlab.capacity.profile as profile
+import axionlab.protocols.exp02.protocol as exp02
 from axionlab.capacity import cover_probability
 from axionlab.cli import main
-from axionlab.protocols import execute, load_config
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp02" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
@@ -111,11 +113,7 @@ def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
     """One censored memorization search and one architecture with a zero partition cut: both
     are recorded (reasons) and left out of the fits, the run completes and the report names them.
     """
-    import dataclasses
-
-    import axionlab.protocols.exp02 as exp02
-
-    real_mem, real_cut = exp02.memorization_capacity, exp02.partition_cut
+    real_mem, real_cut = exp02.memorization_capacity, profile.partition_cut
     censored_unit = "mlp-depth-1"
 
     def never_separates(spec, **kw):
@@ -131,7 +129,7 @@ def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
         return real_cut(model, input_shape, mask, **kw)
 
     monkeypatch.setattr(exp02, "memorization_capacity", never_separates)
-    monkeypatch.setattr(exp02, "partition_cut", zero_cut)
+    monkeypatch.setattr(profile, "partition_cut", zero_cut)
     args = ["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "seeds=[0]"]
     assert main(args) == 0
     (run,) = [p.parent for p in tmp_path.glob("*/*/results.csv")]
