@@ -1,4 +1,5 @@
-"""Statistics shared by every protocol: correlations, corrections, regression, agreement, scaling.
+"""Statistics shared by every protocol: correlations, corrections, regression, agreement, scaling,
+and the ridge and ICC tables of predictor studies.
 
 Small functional APIs over numpy arrays returning frozen results. Randomness comes from an
 explicit ``seed`` through :func:`axionlab.repro.numpy_rng` named streams; NaN pairs are dropped
@@ -16,6 +17,7 @@ from axionlab.stats.correlation import (
     spearman_p,
 )
 from axionlab.stats.multiple import benjamini_hochberg, bonferroni, holm
+from axionlab.stats.predictors import ICC_COLUMNS, RIDGE_COLUMNS, icc_table, ridge_table
 from axionlab.stats.ridge import DEFAULT_ALPHAS, RidgeResult, loo_ridge
 from axionlab.stats.scaling import (
     PowerLawComparison,
@@ -36,6 +38,8 @@ from axionlab.stats.table import TABLE_COLUMNS, correlation_table
 
 __all__ = [
     "DEFAULT_ALPHAS",
+    "ICC_COLUMNS",
+    "RIDGE_COLUMNS",
     "TABLE_COLUMNS",
     "BootstrapCI",
     "CorrelationResult",
@@ -58,10 +62,12 @@ __all__ = [
     "group_rows",
     "holm",
     "icc",
+    "icc_table",
     "kendall_w",
     "loo_ridge",
     "mean_ci",
     "partial_spearman",
+    "ridge_table",
     "spearman_p",
     "summarise_groups",
 ]
