@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+DEPARTURE_COLUMNS = ("setting", "published", "used", "note")
+"""Columns of :func:`protocol_departures` (``tables/departures.csv``)."""
+
 PUBLISHED: dict[str, Any] = {
     "task_a.optimizer": "sgd",
     "task_a.lr": 0.1,
@@ -109,7 +112,7 @@ def protocol_departures(config: Mapping[str, Any]) -> list[dict[str, str]]:
     config
         The resolved EXP-01 config as plain data (``Exp01Config.model_dump()``).
     """
-    rows = [{"setting": s, "published": p, "used": u, "note": n} for s, p, u, n in STANDING]
+    rows = [dict(zip(DEPARTURE_COLUMNS, standing, strict=True)) for standing in STANDING]
     for setting, published in PUBLISHED.items():
         used = _lookup(config, setting)
         if setting == "landscape.steps" and used == published + 1:
@@ -135,4 +138,4 @@ def protocol_departures(config: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def _row(setting: str, published: Any, used: Any, note: str) -> dict[str, str]:
-    return {"setting": setting, "published": str(published), "used": str(used), "note": note}
+    return dict(zip(DEPARTURE_COLUMNS, (setting, str(published), str(used), note), strict=True))

@@ -1,24 +1,52 @@
-"""EXP-01's report: built only from a run's stored tables and phase outputs."""
+"""EXP-01's report: figures and text from the run's typed tables (and its stored phase arrays).
+
+Every statistic and finding it states (correlations, surviving tests, single-basin units, the
+legacy statistic's agreement) comes from :mod:`axionlab.protocols.exp01.analysis`; this module
+only lays them out.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from axionlab.protocols.base import Unit, provenance, require_phase
-from axionlab.protocols.exp01 import (
+from axionlab.protocols.base import provenance, require_phase
+from axionlab.protocols.exp01.analysis import (
+    CORRELATIONS_CSV,
+    DEPARTURES_CSV,
     EXCLUSION_COLUMNS,
-    Exp01Config,
+    EXCLUSIONS_CSV,
+    RIDGE_CSV,
+    SIGNIFICANCE,
+    STABILITY_COLUMNS,
+    STABILITY_CSV,
+    STRUCTURE_CSV,
+    UNITS_CSV,
+    Exp01Tables,
+    aurc_column,
+    benefit_column,
+    benefit_labels,
+    diverged_column,
+    effective_strength_column,
+    forget_phase,
     outcome_columns,
-    pooled_rows,
+    plane_phase,
     predictor_columns,
+    stability_action_column,
+    stability_ratio_column,
     strategy_labels,
+    topology_phase,
 )
+from axionlab.protocols.exp01.config import Exp01Config
+from axionlab.protocols.exp01.published import DEPARTURE_COLUMNS
 from axionlab.report import Document, figures
-from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
-from axionlab.runs import Run, read_csv, read_json, read_npz
+from axionlab.report.correlations import correlation_heatmap, correlation_scatter
+from axionlab.runs import Run, Table, read_npz
+from axionlab.runs.tables import Cell
 
 SCATTER_PREDICTORS = (
     "h0_total_persistence_norm",
@@ -29,93 +57,103 @@ SCATTER_PREDICTORS = (
     "log_params",
 )
 MAX_PLANES = 16
-ALPHA = 0.05
+CORRELATION_SHOWN = (
+    "predictor",
+    "outcome",
+    "n",
+    "rho",
+    "ci_low",
+    "ci_high",
+    "p",
+    "perm_p",
+    "p_holm",
+    "partial_rho",
+    "partial_p",
+)
+STRUCTURE_SHOWN = ("predictor", "outcome", "n", "rho", "ci_low", "ci_high", "perm_p", "p_holm")
+RIDGE_SHOWN = (
+    "outcome",
+    "baseline",
+    "extra",
+    "n",
+    "mae_baseline",
+    "mae_full",
+    "improvement",
+    "perm_p",
+    "reason",
+)
 
 
-def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
+def _cells(table: Table) -> Sequence[Mapping[str, str]]:
+    """The rows for :mod:`axionlab.report.correlations`, which reads every cell through
+    ``cell_float`` and so accepts typed cells as well as the CSV text it is annotated with."""
+    return cast(Sequence[Mapping[str, str]], table.rows)
+
+
+def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
-    rows = read_csv(run.path / "units.csv")
-    table = read_csv(run.path / "correlations.csv")
-    pooled = pooled_rows(table)
+    units = tables.units
+    pooled = tables.pooled
+    outcomes = outcome_columns(config)
     doc = Document(f"EXP-01 — landscape topology vs forgetting ({config.name or run.path.name})")
 
-    exclusions = read_csv(run.path / "tables" / "exclusions.csv")
     doc.heading("Summary")
-    doc.paragraph(_summary_text(run, config, rows, pooled, table))
-    doc.paragraph(_trust_text(config, rows, exclusions))
-    if exclusions:
-        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
+    doc.paragraph(_summary_text(config, tables))
+    doc.paragraph(_trust_text(config, tables))
+    if len(tables.exclusions):
+        doc.table(tables.exclusions.rows, EXCLUSION_COLUMNS, source=EXCLUSIONS_CSV)
 
     doc.heading("Departures from the published protocol")
     doc.paragraph(
         "Every setting where this run differs from the lab's published EXP-01 protocol "
         "(Feb 2026), and every choice the publication leaves open, with the value used."
     )
-    doc.table(
-        read_csv(run.path / "tables" / "departures.csv"),
-        ["setting", "published", "used", "note"],
-        source="tables/departures.csv",
-    )
+    doc.table(tables.departures.rows, DEPARTURE_COLUMNS, source=DEPARTURES_CSV)
 
-    trained = {r["unit"] for r in rows if r["task_a_diverged"] != "True"}
-    units = [u for u in units if u.id in trained]
+    trained = tables.trained
     doc.heading("Loss planes and persistence diagrams")
     doc.figure(
-        _planes_figure(run, units[:MAX_PLANES], fig_dir / "planes.png"),
+        _planes_figure(
+            run, [str(u) for u in trained.column("unit")][:MAX_PLANES], fig_dir / "planes.png"
+        ),
         f"Task-A test loss on slice 0 (red + = trained weights) and its cubical "
-        f"persistence diagram, first {min(len(units), MAX_PLANES)} units.",
-        source="units/<unit>/plane_0/plane.npz, topology_0/diagrams.npz",
+        f"persistence diagram, first {min(len(trained), MAX_PLANES)} units.",
+        source=f"units/<unit>/{plane_phase(0)}/plane.npz, {topology_phase(0)}/diagrams.npz",
     )
 
     doc.heading("Forgetting curves")
     doc.figure(
-        _curves_figure(run, config, units, fig_dir / "forgetting.png"),
+        _curves_figure(run, config, trained, fig_dir / "forgetting.png"),
         "Task-A retention acc_A(k)/acc_A(0) while training task B, per architecture "
         "(line: mean over seeds and datasets; band: min–max).",
-        source="units/<unit>/forget_<strategy>/curve.npz",
+        source=f"units/<unit>/{forget_phase('<strategy>')}/curve.npz",
     )
 
     doc.heading("Predictors vs outcomes")
     doc.figure(
         correlation_heatmap(
-            pooled,
+            _cells(pooled),
             predictor_columns(config),
-            outcome_columns(config),
+            outcomes,
             fig_dir / "correlations.png",
-            alpha=ALPHA,
+            alpha=SIGNIFICANCE,
         ),
         f"Spearman ρ over all units (pooled over datasets); * = Holm-adjusted permutation "
-        f"p < {ALPHA}.",
-        source="correlations.csv",
+        f"p < {SIGNIFICANCE}.",
+        source=CORRELATIONS_CSV,
     )
     doc.figure(
         correlation_scatter(
-            rows, pooled, SCATTER_PREDICTORS, outcome_columns(config), fig_dir / "scatter.png"
+            _cells(units), _cells(pooled), SCATTER_PREDICTORS, outcomes, fig_dir / "scatter.png"
         ),
         "Selected predictors against each outcome, with ρ over all units and its bootstrap 95% CI.",
-        source="units.csv, correlations.csv",
+        source=f"{UNITS_CSV}, {CORRELATIONS_CSV}",
     )
-    doc.table(
-        pooled,
-        [
-            "predictor",
-            "outcome",
-            "n",
-            "rho",
-            "ci_low",
-            "ci_high",
-            "p",
-            "perm_p",
-            "p_holm",
-            "partial_rho",
-            "partial_p",
-        ],
-        source="correlations.csv",
-    )
+    doc.table(pooled.rows, CORRELATION_SHOWN, source=CORRELATIONS_CSV)
 
     if config.structure.enabled:
-        structure = pooled_rows(read_csv(run.path / "tables" / "correlations_structure.csv"))
+        structure = tables.structure_pooled
         doc.heading("Structural predictors: weight spectra, neural collapse, basins")
         doc.paragraph(
             "A second family of predictors that needs no topology: HT-SR weight-spectrum "
@@ -126,44 +164,17 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
             "radius where the task-A loss rises by δ) and the fraction of slice 0 covered by the "
             "centre's sublevel-set component at the same rise. Holm corrects over this family "
             f"alone ({len(structure)} tests), so it never moves the p-values above. "
-            + _surviving_text(structure)
+            + _surviving_text(tables.structure_surviving, len(structure))
         )
-        doc.table(
-            structure,
-            ["predictor", "outcome", "n", "rho", "ci_low", "ci_high", "perm_p", "p_holm"],
-            source="tables/correlations_structure.csv",
-        )
-        doc.table(
-            rows,
-            ["unit", *config.structure.columns()],
-            source="units.csv",
-        )
+        doc.table(structure.rows, STRUCTURE_SHOWN, source=STRUCTURE_CSV)
+        doc.table(units.rows, ["unit", *config.structure.columns()], source=UNITS_CSV)
 
     doc.heading("Does topology add to size and curvature? (leave-one-architecture-out ridge)")
-    doc.table(
-        read_csv(run.path / "tables" / "ridge.csv"),
-        [
-            "outcome",
-            "baseline",
-            "extra",
-            "n",
-            "mae_baseline",
-            "mae_full",
-            "improvement",
-            "perm_p",
-            "reason",
-        ],
-        source="tables/ridge.csv",
-    )
+    doc.table(tables.ridge.rows, RIDGE_SHOWN, source=RIDGE_CSV)
 
-    stability = read_csv(run.path / "tables" / "stability.csv")
-    if stability:
+    if len(tables.stability):
         doc.heading("Slice-to-slice stability of each feature")
-        doc.table(
-            stability,
-            ["feature", "icc_3_1", "icc_2_1", "icc_p", "n_units", "n_slices"],
-            source="tables/stability.csv",
-        )
+        doc.table(tables.stability.rows, STABILITY_COLUMNS, source=STABILITY_CSV)
 
     doc.heading("Units")
     columns = [
@@ -179,80 +190,70 @@ def build_report(run: Run, config: Exp01Config, units: list[Unit]) -> Path:
     if config.curvature.enabled:
         columns += ["hessian_top_eig", "hessian_trace", "fisher_trace"]
     for label in strategy_labels(config):
-        columns += [f"aurc_{label}", f"diverged_{label}", f"effective_strength_{label}"]
-    columns += [c for c in outcome_columns(config) if c.endswith("_benefit")]
-    doc.table(rows, [c for c in columns if c in rows[0]], source="units.csv")
+        columns += [aurc_column(label), diverged_column(label), effective_strength_column(label)]
+    columns += [benefit_column(label) for label in benefit_labels(config)]
+    doc.table(units.rows, [c for c in columns if c in units.columns], source=UNITS_CSV)
     doc.paragraph(provenance(run, "raw arrays under units/."))
     return doc.write(report_dir)
 
 
-def _summary_text(
-    run: Run,
-    config: Exp01Config,
-    rows: list[dict[str, str]],
-    pooled: list[dict[str, str]],
-    table: list[dict[str, str]],
-) -> str:
-    n_datasets = len({r["dataset"] for r in rows})
+def _summary_text(config: Exp01Config, tables: Exp01Tables) -> str:
+    units = tables.units
     parts = [
-        f"{len(rows)} units ({len({r['arch'] for r in rows})} architectures × {n_datasets} "
+        f"{len(units)} units ({len(tables.architectures)} architectures × "
+        f"{len(tables.datasets)} "
         f"dataset(s) × {len(config.seeds)} seed(s)); {config.landscape.slices} slices of "
         f"{config.landscape.steps}² per unit."
     ]
-    parts.append(_surviving_text(pooled, len(table)))
-    trivial = [
-        r["arch"]
-        for r in rows
-        if cell_float(r["h0_total_persistence"]) == 0.0
-        and cell_float(r["h1_total_persistence"]) == 0.0
-    ]
-    if trivial:
+    parts.append(_surviving_text(tables.pooled_surviving, len(tables.correlations)))
+    single = tables.single_basin
+    if single:
         parts.append(
-            f"In {len(trivial)} of {len(rows)} units every slice is a single basin without "
-            f"loops (finite H0 and H1 total persistence 0: {', '.join(sorted(set(trivial)))}); "
+            f"In {len(single)} of {len(units)} units every slice is a single basin without "
+            f"loops (finite H0 and H1 total persistence 0: {', '.join(sorted(set(single)))}); "
             "topological features are then constant and correlations involving them undefined "
             "(nan), which is a finding about these landscapes, not a failure."
         )
-    summary = read_json(run.path / "tables" / "summary.json")
-    if summary:
+    legacy = tables.legacy
+    if legacy is not None:
         parts.append(
             f"The lab's legacy H0 statistic (Ripser without vertex births) tracks the mean loss "
-            f"of the plane with Spearman ρ = {summary['legacy_vs_window_mean_rho']:.3f} across "
-            f"these {summary['n_units']} units: it measures Σloss − min loss, not topology."
+            f"of the plane with Spearman ρ = {legacy.rho:.3f} across "
+            f"these {legacy.n_units} units: it measures Σloss − min loss, not topology."
         )
-    if len(rows) < 10:
+    if len(units) < 10:
         parts.append("With this few units, correlations are illustrative only.")
     return " ".join(parts)
 
 
-def _surviving_text(pooled: list[dict[str, str]], family: int | None = None) -> str:
+def _surviving_text(surviving: Table, family: int) -> str:
     """The correlations over all units that survive Holm correction, or that none does."""
-    surviving = [r for r in pooled if cell_float(r["p_holm"]) < ALPHA]
-    size = len(pooled) if family is None else family
-    if not surviving:
+    if not len(surviving):
         return (
             f"No correlation over all units survives Holm correction (permutation p) at "
-            f"α = {ALPHA}, family of {size} tests."
+            f"α = {SIGNIFICANCE}, family of {family} tests."
         )
     listed = "; ".join(
-        f"{r['predictor']} ~ {r['outcome']} (ρ = {cell_float(r['rho']):.2f}, "
-        f"Holm p = {cell_float(r['p_holm']):.3g})"
+        f"{r['predictor']} ~ {r['outcome']} (ρ = {r['rho']:.2f}, Holm p = {r['p_holm']:.3g})"
         for r in surviving
     )
     return (
         f"Correlations over all units surviving Holm correction (permutation p) at "
-        f"α = {ALPHA}, family of {size} tests: {listed}."
+        f"α = {SIGNIFICANCE}, family of {family} tests: {listed}."
     )
 
 
-def _trust_text(
-    config: Exp01Config, rows: list[dict[str, str]], exclusions: list[dict[str, str]]
-) -> str:
+def _step(step: Cell) -> str:
+    """A divergence step as the old CSV text showed it ('' when unknown)."""
+    return "" if step is None else str(step)
+
+
+def _trust_text(config: Exp01Config, tables: Exp01Tables) -> str:
     """Divergence, stability and exclusions, named unit by unit (never a footnote)."""
     parts = []
-    diverged = [e for e in exclusions if e["reason"] in ("diverged", "task_a_diverged")]
-    if diverged:
-        listed = "; ".join(f"{e['unit']} {e['what']} at step {e['step']}" for e in diverged)
+    diverged = tables.divergences
+    if len(diverged):
+        listed = "; ".join(f"{e['unit']} {e['what']} at step {_step(e['step'])}" for e in diverged)
         parts.append(
             f"Diverged (a non-finite loss or weight; training stopped there, its outcomes are "
             f"nan and excluded from every statistic): {listed}."
@@ -260,15 +261,14 @@ def _trust_text(
     else:
         parts.append("No task-A or task-B training diverged.")
     for label in strategy_labels(config):
+        action = stability_action_column(label)
         unstable = [
-            f"{r['unit']} (lr·curvature / limit = {cell_float(r[f'stability_ratio_{label}']):.3g})"
-            for r in rows
-            if r[f"stability_action_{label}"] == "warned"
+            f"{r['unit']} (lr·curvature / limit = {r[stability_ratio_column(label)]:.3g})"
+            for r in tables.units.where(**{action: "warned"})
         ]
         scaled = [
-            f"{r['unit']} λ = {cell_float(r[f'effective_strength_{label}']):.4g}"
-            for r in rows
-            if r[f"stability_action_{label}"] == "scaled"
+            f"{r['unit']} λ = {r[effective_strength_column(label)]:.4g}"
+            for r in tables.units.where(**{action: "scaled"})
         ]
         if unstable:
             parts.append(
@@ -281,23 +281,21 @@ def _trust_text(
                 f"Strategy {label}: strength lowered to the largest stable value "
                 f"(task_b.stability = scale) in {len(scaled)} unit(s): {', '.join(scaled)}."
             )
-    others = [e for e in exclusions if e not in diverged]
-    if others:
+    undefined = tables.undefined
+    if len(undefined):
         parts.append(
-            f"{len(others)} further outcome(s) or feature families are undefined and excluded "
+            f"{len(undefined)} further outcome(s) or feature families are undefined and excluded "
             "(reasons in the table below); each correlation's n counts the defined rows only."
         )
     return " ".join(parts)
 
 
-def _planes_figure(run: Run, units: list[Unit], path: Path) -> Path:
+def _planes_figure(run: Run, units: Sequence[str], path: Path) -> Path:
     fig, axes = figures.grid(2 * len(units), 4)
     for i, unit in enumerate(units):
-        plane = read_npz(require_phase(run, unit.id, "plane_0") / "plane.npz")
-        diagrams = read_npz(require_phase(run, unit.id, "topology_0") / "diagrams.npz")
-        figures.plane_contour(
-            axes[2 * i], plane["alphas"], plane["betas"], plane["values"], unit.id
-        )
+        plane = read_npz(require_phase(run, unit, plane_phase(0)).path / "plane.npz")
+        diagrams = read_npz(require_phase(run, unit, topology_phase(0)).path / "diagrams.npz")
+        figures.plane_contour(axes[2 * i], plane["alphas"], plane["betas"], plane["values"], unit)
         finite = plane["values"][np.isfinite(plane["values"])]
         value_range = (float(finite.min()), float(finite.max())) if finite.size else None
         figures.persistence_diagram(
@@ -309,14 +307,15 @@ def _planes_figure(run: Run, units: list[Unit], path: Path) -> Path:
     return figures.save(fig, path)
 
 
-def _curves_figure(run: Run, config: Exp01Config, units: list[Unit], path: Path) -> Path:
+def _curves_figure(run: Run, config: Exp01Config, units: Table, path: Path) -> Path:
+    """Retention curves of each strategy, grouped by architecture (``units``: trained rows)."""
     by_arch: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
     steps = np.zeros(0)
-    for unit in units:
-        arch = config.architectures[unit.params["arch"]].display
+    for row in units:
         for label in strategy_labels(config):
-            curve = read_npz(require_phase(run, unit.id, f"forget_{label}") / "curve.npz")
-            by_arch[arch][label].append(curve["retention"])
+            phase = require_phase(run, str(row["unit"]), forget_phase(label))
+            curve = read_npz(phase.path / "curve.npz")
+            by_arch[str(row["arch"])][label].append(curve["retention"])
             steps = curve["steps"]
     fig, axes = figures.grid(len(by_arch), 4)
     for ax, (arch, series) in zip(axes, by_arch.items(), strict=False):

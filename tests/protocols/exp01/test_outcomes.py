@@ -7,6 +7,7 @@ the correlations count only defined rows, and the report names the exclusion.
 
 import math
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,33 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+import axionlab.collapse.structure as structure
 from axionlab.cli import main
+from axionlab.errors import InputError
 from axionlab.models import MODELS
 from axionlab.models.core import Classifier
-from axionlab.protocols import load_config
-from axionlab.protocols.exp01_published import protocol_departures
-from axionlab.runs import read_csv, read_npz
+from axionlab.protocols.exp01.analysis import (
+    NAIVE,
+    Exp01Tables,
+    aurc_column,
+    benefit_column,
+    diverged_column,
+    diverged_step_column,
+    effective_strength_column,
+    forget_phase,
+    read_tables,
+    reason_column,
+    retention_column,
+    stability_action_column,
+    stability_ratio_column,
+)
+from axionlab.protocols.exp01.config import Exp01Config
+from axionlab.protocols.exp01.published import protocol_departures
+from axionlab.protocols.runner import load_config
+from axionlab.runs import Run, read_npz
+from axionlab.runs.tables import Cell
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp01" / "smoke.yaml"
 FAST = [
     "--set",
@@ -43,8 +63,27 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Path
     return Path(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def _by_unit(run: Path) -> dict[str, dict[str, str]]:
-    return {r["arch"]: r for r in read_csv(run / "units.csv")}
+def _tables(run: Path) -> Exp01Tables:
+    config = load_config(run / "config.yaml")
+    assert isinstance(config, Exp01Config)
+    return read_tables(Run(run), config)
+
+
+def _by_unit(run: Path) -> dict[str, Mapping[str, Cell]]:
+    return {str(r["arch"]): r for r in _tables(run).units}
+
+
+def _n(tables: Exp01Tables, outcome: str) -> set[Cell]:
+    """The counts of defined rows of every correlation of ``outcome``."""
+    return set(tables.correlations.where(outcome=outcome).column("n"))
+
+
+def _float(cell: Cell) -> float:
+    assert isinstance(cell, float), cell
+    return cell
+
+
+EWC = "ewc"
 
 
 @pytest.mark.slow
@@ -52,25 +91,31 @@ def test_diverged_task_b_is_excluded_named_and_scale_keeps_it_finite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _run(tmp_path / "warn", capsys, *LONG_TASK_B)
-    rows = _by_unit(run)
+    tables = _tables(run)
+    rows = {str(r["arch"]): r for r in tables.units}
     mixer = rows["mixer_mini"]
-    assert mixer["diverged_ewc"] == "True" and int(mixer["diverged_step_ewc"]) > 0
-    assert mixer["stability_action_ewc"] == "warned"
-    assert float(mixer["stability_ratio_ewc"]) > 1.0
-    for column in ("aurc_ewc", "ewc_benefit", "ret@10_ewc", "ret@150_ewc"):
-        assert math.isnan(float(mixer[column])), column
-    assert mixer["ewc_benefit_reason"] == "ewc: diverged"
+    step = mixer[diverged_step_column(EWC)]
+    assert mixer[diverged_column(EWC)] is True and isinstance(step, int) and step > 0
+    assert mixer[stability_action_column(EWC)] == "warned"
+    assert _float(mixer[stability_ratio_column(EWC)]) > 1.0
+    ewc_outcomes = [
+        aurc_column(EWC),
+        benefit_column(EWC),
+        *(retention_column(k, EWC) for k in (10, 150)),
+    ]
+    for column in ewc_outcomes:
+        assert math.isnan(_float(mixer[column])), column
+    assert mixer[reason_column(benefit_column(EWC))] == "ewc: diverged"
     for arch in ("mlp", "cnn"):
-        assert rows[arch]["diverged_ewc"] == "False" and rows[arch]["diverged_step_ewc"] == ""
-        assert math.isfinite(float(rows[arch]["ewc_benefit"]))
-    curve = read_npz(run / "units" / "digits__mixer_mini__s0" / "forget_ewc" / "curve.npz")
+        assert rows[arch][diverged_column(EWC)] is False
+        assert rows[arch][diverged_step_column(EWC)] is None
+        assert math.isfinite(_float(rows[arch][benefit_column(EWC)]))
+    curve = read_npz(run / "units" / "digits__mixer_mini__s0" / forget_phase(EWC) / "curve.npz")
     assert np.isnan(curve["acc_a"][-1])  # never an accuracy from non-finite logits
     # no finite accuracy anywhere from a diverged model; correlations count defined rows only
-    table = read_csv(run / "correlations.csv")
-    assert {r["n"] for r in table if r["outcome"] == "ewc_benefit"} == {"2"}
-    assert {r["n"] for r in table if r["outcome"] == "aurc_naive"} == {"3"}
-    exclusions = read_csv(run / "tables" / "exclusions.csv")
-    assert [(e["unit"], e["reason"]) for e in exclusions] == [
+    assert _n(tables, benefit_column(EWC)) == {2}
+    assert _n(tables, aurc_column(NAIVE)) == {3}
+    assert [(e["unit"], e["reason"]) for e in tables.exclusions] == [
         ("digits__mixer_mini__s0", "diverged")
     ]
     summary = (run / "report" / "report.md").read_text().split("## ")[1]
@@ -79,12 +124,14 @@ def test_diverged_task_b_is_excluded_named_and_scale_keeps_it_finite(
 
     scaled = _run(tmp_path / "scale", capsys, *LONG_TASK_B, "--set", "task_b.stability=scale")
     mixer = _by_unit(scaled)["mixer_mini"]
-    assert mixer["diverged_ewc"] == "False" and mixer["stability_action_ewc"] == "scaled"
-    effective = float(mixer["effective_strength_ewc"])
-    assert 0 < effective < 1000.0 and math.isfinite(float(mixer["ewc_benefit"]))
+    assert mixer[diverged_column(EWC)] is False
+    assert mixer[stability_action_column(EWC)] == "scaled"
+    effective = mixer[effective_strength_column(EWC)]
+    assert isinstance(effective, float) and 0 < effective < 1000.0
+    assert math.isfinite(_float(mixer[benefit_column(EWC)]))
     assert f"{effective:.4g}" in (scaled / "report" / "report.md").read_text()
     # the stable units keep the configured strength
-    assert float(_by_unit(scaled)["mlp"]["effective_strength_ewc"]) == 1000.0
+    assert _by_unit(scaled)["mlp"][effective_strength_column(EWC)] == 1000.0
 
     assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path / "error"), *FAST,
                  *LONG_TASK_B, "--set", "task_b.stability=error"]) == 2  # fmt: skip
@@ -96,13 +143,13 @@ def test_diverged_task_a_completes_the_run_without_planes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = _run(tmp_path, capsys, "--set", "task_a.lr=1.0e+8")
-    rows = list(_by_unit(run).values())
-    assert all(r["task_a_diverged"] == "True" for r in rows)
-    assert all(math.isnan(float(r["task_a_acc"])) for r in rows)
-    assert all(r["topology_reason"] == "task_a_diverged" for r in rows)
+    tables = _tables(run)
+    assert set(tables.units.column("task_a_diverged")) == {True}
+    assert np.isnan(tables.units.floats("task_a_acc")).all()
+    assert set(tables.units.column(reason_column("topology"))) == {"task_a_diverged"}
     unit = run / "units" / "digits__mlp__s0"
     assert (unit / "task_a").is_dir() and not (unit / "plane_0").exists()
-    assert {r["n"] for r in read_csv(run / "correlations.csv")} == {"0"}
+    assert set(tables.correlations.column("n")) == {0}
     assert (
         "task A (every predictor and outcome) at step" in (run / "report" / "report.md").read_text()
     )
@@ -155,19 +202,18 @@ def test_zero_accuracy_at_step_0_is_excluded_with_its_reason(
         "--set",
         "task_a.epochs=10",
     )
-    rows = _by_unit(run)
+    tables = _tables(run)
+    rows = {str(r["arch"]): r for r in tables.units}
     silent = rows["silent_on_task_a"]
-    for outcome in ("aurc_naive", "ret@5_naive", "ewc_benefit"):
-        assert math.isnan(float(silent[outcome])), outcome
-    assert silent["aurc_naive_reason"] == "zero_initial_accuracy"
-    assert "zero_initial_accuracy" in silent["ewc_benefit_reason"]
+    for outcome in (aurc_column(NAIVE), retention_column(5, NAIVE), benefit_column(EWC)):
+        assert math.isnan(_float(silent[outcome])), outcome
+    assert silent[reason_column(aurc_column(NAIVE))] == "zero_initial_accuracy"
+    assert "zero_initial_accuracy" in str(silent[reason_column(benefit_column(EWC))])
     for arch in ("mlp", "cnn"):
-        assert rows[arch]["aurc_naive_reason"] == ""
-    table = read_csv(run / "correlations.csv")
-    assert {r["n"] for r in table if r["outcome"] == "aurc_naive"} <= {"2", "1", "0"}
-    exclusions = read_csv(run / "tables" / "exclusions.csv")
-    assert ("cifar100__silent_on_task_a__s0", "aurc_naive", "zero_initial_accuracy") in {
-        (e["unit"], e["what"], e["reason"]) for e in exclusions
+        assert rows[arch][reason_column(aurc_column(NAIVE))] == ""
+    assert _n(tables, aurc_column(NAIVE)) <= {2, 1, 0}
+    assert ("cifar100__silent_on_task_a__s0", aurc_column(NAIVE), "zero_initial_accuracy") in {
+        (e["unit"], e["what"], e["reason"]) for e in tables.exclusions
     }
     assert "zero_initial_accuracy" in (run / "report" / "report.md").read_text()
 
@@ -213,19 +259,19 @@ def test_check_rejects_what_run_would_reject(
 def test_an_undefined_structure_family_is_a_state_not_a_failed_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import axionlab.protocols.exp01 as exp01
-    from axionlab.errors import InputError
-
     def no_spectrum(model: nn.Module) -> list[object]:
         raise InputError("no layer has at least 8 eigenvalues")
 
-    monkeypatch.setattr(exp01, "layer_spectra", no_spectrum)
+    monkeypatch.setattr(structure, "layer_spectra", no_spectrum)
     run = _run(tmp_path, capsys, "--set", "landscape.span=[-0.5,1.0]", "--set", "landscape.steps=7")
-    for r in _by_unit(run).values():
-        assert r["structure_reason"].startswith("spectra: no layer")
-        assert math.isnan(float(r["spectra_alpha"])) and math.isfinite(float(r["nc1"]))
-        assert 0.0 < float(r["basin_area_abs0.1"]) <= 1.0  # centred on alpha = beta = 0
-    assert any(e["what"] == "structure" for e in read_csv(run / "tables" / "exclusions.csv"))
+    tables = _tables(run)
+    for r in tables.units:
+        assert str(r[reason_column("structure")]).startswith("spectra: no layer")
+    assert np.isnan(tables.units.floats("spectra_alpha")).all()
+    assert np.isfinite(tables.units.floats("nc1")).all()
+    area = tables.units.floats("basin_area_abs0.1")
+    assert ((0.0 < area) & (area <= 1.0)).all()  # centred on alpha = beta = 0
+    assert "structure" in tables.exclusions.column("what")
 
 
 def test_a_span_without_the_trained_point_on_its_grid_is_refused(
