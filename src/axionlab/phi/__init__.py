@@ -6,6 +6,9 @@
 - :func:`var1_from_timeseries`, :func:`bootstrap_ci` — fit a VAR(1) to activations, CI of a measure.
 - :func:`effective_information` — EI of a state-by-state TPM in bits (Hoel et al. 2013).
 - :func:`binarize_network`, :func:`state_by_state` — TPMs of small threshold/sigmoid recurrent nets.
+- :func:`integration_values`, :func:`null_bias` — Gaussian measures with their shuffled-time nulls
+  as named values; how far a measure stands above its null over many networks.
+- :func:`probed_weights` — the map of a trained network the exact probes binarise.
 """
 
 from axionlab.phi.ei import effective_information
@@ -23,13 +26,26 @@ from axionlab.phi.gaussian import (
 from axionlab.phi.iit3 import Concept, SystemIrreducibility, iit_phi
 from axionlab.phi.iit4 import SystemIrreducibilityIIT4, system_phi_iit4
 from axionlab.phi.networks import BinaryNetwork, all_states, binarize_network, state_by_state
+from axionlab.phi.nulls import (
+    INTEGRATION_NAMES,
+    NULL_NAMES,
+    NullBias,
+    integration_values,
+    null_bias,
+    null_name,
+)
+from axionlab.phi.trained import ProbedWeights, probed_weights
 
 __all__ = [
+    "INTEGRATION_NAMES",
+    "NULL_NAMES",
     "BinaryNetwork",
     "BootstrapInterval",
     "Concept",
     "GaussianMeasures",
     "MinimumBipartition",
+    "NullBias",
+    "ProbedWeights",
     "SystemIrreducibility",
     "SystemIrreducibilityIIT4",
     "Var1Fit",
@@ -39,7 +55,11 @@ __all__ = [
     "effective_information",
     "gaussian_measures",
     "iit_phi",
+    "integration_values",
     "minimum_information_bipartition",
+    "null_bias",
+    "null_name",
+    "probed_weights",
     "state_by_state",
     "stationary_covariance",
     "system_phi_iit4",
