@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 
-import axionlab.protocols.exp03  # noqa: F401 - registers the protocol
 from axionlab.cli import main
-from axionlab.protocols import execute, load_config
-from axionlab.protocols.exp03 import GAUSSIAN_COLUMNS, unit_columns
+from axionlab.protocols.exp03.analysis import GAUSSIAN_COLUMNS, unit_columns
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp03" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 
@@ -97,7 +96,7 @@ def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
 
     import torch
 
-    import axionlab.protocols.exp03 as exp03
+    import axionlab.protocols.exp03.protocol as exp03
 
     real = exp03.train
 

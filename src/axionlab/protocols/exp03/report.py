@@ -1,23 +1,52 @@
-"""EXP-03's report: built only from a run's stored tables (units.csv, correlations.csv)."""
+"""EXP-03's report: figures and text from the run's typed tables (:func:`.analysis.read_tables`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
+from axionlab.phi.nulls import null_name
 from axionlab.protocols.base import provenance
-from axionlab.protocols.exp03 import EXCLUSION_COLUMNS, OUTCOMES, PREDICTORS, Exp03Config
+from axionlab.protocols.exp03.analysis import (
+    EXCLUSION_COLUMNS,
+    PREDICTORS,
+    Exp03Tables,
+    significant,
+    unit_counts,
+)
+from axionlab.protocols.exp03.config import OUTCOMES, Exp03Config
 from axionlab.report import Document, figures
-from axionlab.report.correlations import cell_float, correlation_heatmap, correlation_scatter
-from axionlab.runs import Run, read_csv, read_json
+from axionlab.report.correlations import correlation_heatmap, correlation_scatter
+from axionlab.runs import Run, Table
 
 SCATTER_PREDICTORS = ("phi_g_mib", "phi_star_mib", "big_phi", "ei", "log_params")
 NULL_MEASURES = ("mi", "phi_g_mib", "phi_star_mib", "si_mib")
 ALPHA = 0.05
+CORRELATION_SHOWN = (
+    "predictor",
+    "outcome",
+    "dataset",
+    "n",
+    "rho",
+    "ci_low",
+    "ci_high",
+    "perm_p",
+    "p_holm",
+    "partial_rho",
+    "partial_p",
+)
 
 
-def _exclusion_text(exclusions: list[dict[str, str]]) -> str:
+def _rows(table: Table) -> Sequence[Mapping[str, str]]:
+    """``table``'s rows for the correlation figures, which read cells through ``cell_float``
+    (typed cells pass through it unchanged) but are annotated for CSV text."""
+    return cast(Sequence[Mapping[str, str]], table.rows)
+
+
+def _exclusion_text(exclusions: Table) -> str:
     """Every undefined outcome, named unit by unit: nan in units.csv, left out of every test."""
     if not exclusions:
         return "Every unit's outcomes and measures are defined; no unit is excluded."
@@ -28,25 +57,25 @@ def _exclusion_text(exclusions: list[dict[str, str]]) -> str:
     )
 
 
-def build_report(run: Run, config: Exp03Config) -> Path:
+def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
-    rows = read_csv(run.path / "units.csv")
-    table = read_csv(run.path / "correlations.csv")
-    pooled = [r for r in table if r["dataset"] == "all"]
-    measure = f"{config.phi_gaussian.measure}_mib"
+    units, pooled = tables.units, tables.pooled
+    measure = tables.bias_measure
     doc = Document(
         f"EXP-03 — integrated information vs generalization and robustness "
         f"({config.name or run.path.name})"
     )
 
     doc.heading("Summary")
-    doc.paragraph(_summary_text(run, config, rows, table))
-    exclusions_path = run.path / "tables" / "exclusions.csv"
-    exclusions = read_csv(exclusions_path) if exclusions_path.exists() else []
-    doc.paragraph(_exclusion_text(exclusions))
-    if exclusions:
-        doc.table(exclusions, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
+    doc.paragraph(_summary_text(config, tables))
+    doc.paragraph(_exclusion_text(tables.exclusions))
+    if tables.exclusions:
+        # a step that never happened is an empty cell, as in the CSV (Document shows None as text)
+        excluded = [
+            {**r, "step": "" if r["step"] is None else r["step"]} for r in tables.exclusions
+        ]
+        doc.table(excluded, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
     doc.heading("Estimators and their bias")
     doc.paragraph(
@@ -66,7 +95,7 @@ def build_report(run: Run, config: Exp03Config) -> Path:
         "units instead (Φ of a feed-forward map is zero)."
     )
     doc.figure(
-        _null_figure(rows, measure, fig_dir / "null.png"),
+        _null_figure(tables.recurrent, measure, fig_dir / "null.png"),
         f"Observed measures of recurrent units against their shuffled-time null (log "
         f"scale; bars on {measure}: bootstrap {config.phi_gaussian.level:.0%} CI).",
         source="units.csv",
@@ -75,35 +104,24 @@ def build_report(run: Run, config: Exp03Config) -> Path:
     doc.heading("Predictors vs outcomes")
     doc.figure(
         correlation_heatmap(
-            pooled, PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
+            _rows(pooled), PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
         ),
         f"Spearman ρ pooled over datasets; * = Holm-adjusted permutation p < {ALPHA}. "
         "Gaussian measures and Φ exist for recurrent units only.",
         source="correlations.csv",
     )
     doc.figure(
-        correlation_scatter(rows, pooled, SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"),
+        correlation_scatter(
+            _rows(units), _rows(pooled), SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"
+        ),
         "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
         source="units.csv, correlations.csv",
     )
-    columns = [
-        "predictor",
-        "outcome",
-        "dataset",
-        "n",
-        "rho",
-        "ci_low",
-        "ci_high",
-        "perm_p",
-        "p_holm",
-        "partial_rho",
-        "partial_p",
-    ]
-    doc.table(pooled, columns, source="correlations.csv")
-    per_dataset = [r for r in table if r["dataset"] != "all" and cell_float(r["perm_p"]) < ALPHA]
+    doc.table(pooled.rows, CORRELATION_SHOWN, source="correlations.csv")
+    per_dataset = significant(tables.per_dataset, "perm_p", ALPHA)
     if per_dataset:
         doc.paragraph(f"Per-dataset tests with unadjusted permutation p < {ALPHA}:")
-        doc.table(per_dataset, columns, source="correlations.csv")
+        doc.table(per_dataset.rows, CORRELATION_SHOWN, source="correlations.csv")
 
     doc.heading("Units")
     shown = [
@@ -117,89 +135,88 @@ def build_report(run: Run, config: Exp03Config) -> Path:
         "fgsm_acc",
         "mi",
         measure,
-        f"{measure}_null",
+        null_name(measure),
         "ci_low",
         "ci_high",
         "big_phi",
         "ei",
         "spectral_radius",
     ]
-    doc.table(rows, [c for c in shown if c in rows[0]], source="units.csv")
+    doc.table(units.rows, [c for c in shown if c in units.columns], source="units.csv")
     doc.paragraph(provenance(run, "per-phase outputs under units/."))
     return doc.write(report_dir)
 
 
-def _summary_text(
-    run: Run, config: Exp03Config, rows: list[dict[str, str]], table: list[dict[str, str]]
-) -> str:
-    kinds = {k: sum(r["kind"] == k for r in rows) for k in ("recurrent", "feedforward")}
+def _summary_text(config: Exp03Config, tables: Exp03Tables) -> str:
+    counts = unit_counts(tables.units)
+    correlations = tables.correlations
     parts = [
-        f"{len(rows)} units ({kinds['recurrent']} recurrent, {kinds['feedforward']} "
-        f"feed-forward; {len({r['arch'] for r in rows})} architectures, "
-        f"{len({r['dataset'] for r in rows})} dataset(s), {len(config.seeds)} seed(s))."
+        f"{counts.units} units ({counts.recurrent} recurrent, {counts.feedforward} "
+        f"feed-forward; {counts.architectures} architectures, "
+        f"{counts.datasets} dataset(s), {len(config.seeds)} seed(s))."
     ]
-    surviving = [r for r in table if cell_float(r["p_holm"]) < ALPHA]
+    surviving = significant(correlations, "p_holm", ALPHA)
     if surviving:
         listed = "; ".join(
             f"{r['predictor']} ~ {r['outcome']} [{r['dataset']}] "
-            f"(ρ = {cell_float(r['rho']):.2f}, Holm p = {cell_float(r['p_holm']):.3g})"
+            f"(ρ = {r['rho']:.2f}, Holm p = {r['p_holm']:.3g})"
             for r in surviving
         )
         parts.append(
             f"Correlations surviving Holm correction of permutation p-values at "
-            f"α = {ALPHA} over all {len(table)} tests: {listed}."
+            f"α = {ALPHA} over all {len(correlations)} tests: {listed}."
         )
     else:
         parts.append(
             f"No correlation survives Holm correction of permutation p-values at "
-            f"α = {ALPHA} over all {len(table)} tests (per dataset and pooled)."
+            f"α = {ALPHA} over all {len(correlations)} tests (per dataset and pooled)."
         )
-    bias = read_json(run.path / "tables" / "summary.json")
-    if bias["n_recurrent"]:
+    bias = tables.bias
+    if bias.n:
         parts.append(
-            f"{bias['measure']}: the CI lies above the shuffled-time null for "
-            f"{bias['n_ci_above_null']} of {bias['n_recurrent']} recurrent units (median null "
-            f"{bias['median_null']:.3g} nats, median observed/null {bias['median_ratio']:.3g})."
+            f"{tables.bias_measure}: the CI lies above the shuffled-time null for "
+            f"{bias.n_ci_above_null} of {bias.n} recurrent units (median null "
+            f"{bias.median_null:.3g} nats, median observed/null {bias.median_ratio:.3g})."
         )
     parts.append(
         "Pooled rows mix datasets and probe kinds (recurrent ±1 EI, layer 0/1 EI): a "
         "pooled correlation absent within each dataset reflects differences between "
         "datasets, not between networks."
     )
-    size = [r for r in table if r["predictor"] == "log_params" and r["dataset"] == "all"]
+    size = tables.pooled.where(predictor="log_params")
     if size:
         parts.append(
             "Size alone (log_params) pooled: "
-            + ", ".join(f"{r['outcome']} ρ = {cell_float(r['rho']):.2f}" for r in size)
+            + ", ".join(f"{r['outcome']} ρ = {r['rho']:.2f}" for r in size)
             + "; partial_rho controls every measure for it."
         )
-    if len(rows) < 20:
+    if counts.units < 20:
         parts.append(
-            f"With n = {len(rows)} units (fewer per measure: Gaussian measures and Φ "
+            f"With n = {counts.units} units (fewer per measure: Gaussian measures and Φ "
             "exist only for recurrent units), the tests have little power; read the "
             "correlations as illustrative."
         )
     return " ".join(parts)
 
 
-def _null_figure(rows: list[dict[str, str]], measure: str, path: Path) -> Path:
-    recurrent = [r for r in rows if r["kind"] == "recurrent"]
+def _null_figure(recurrent: Table, measure: str, path: Path) -> Path:
     fig, axes = figures.grid(len(NULL_MEASURES), len(NULL_MEASURES))
     positions = np.arange(len(recurrent))
     for ax, name in zip(axes, NULL_MEASURES, strict=False):
-        ax.plot(positions, [cell_float(r[name]) for r in recurrent], "o", ms=4, label="observed")
+        ax.plot(positions, recurrent.floats(name), "o", ms=4, label="observed")
         if name == measure:
             # percentile intervals of a biased estimator need not contain the estimate
             ax.vlines(
                 positions,
-                [cell_float(r["ci_low"]) for r in recurrent],
-                [cell_float(r["ci_high"]) for r in recurrent],
+                recurrent.floats("ci_low"),
+                recurrent.floats("ci_high"),
                 label="bootstrap CI",
             )
-        null = [cell_float(r[f"{name}_null"]) for r in recurrent]
-        ax.plot(positions, null, "x", label="shuffled-time null")
+        ax.plot(positions, recurrent.floats(null_name(name)), "x", label="shuffled-time null")
         ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_xticks(positions, [r["unit"] for r in recurrent], rotation=90, fontsize=5)
+        ax.set_xticks(
+            positions, [str(u) for u in recurrent.column("unit")], rotation=90, fontsize=5
+        )
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=6)
     return figures.save(fig, path)
