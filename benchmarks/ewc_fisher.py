@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from axionlab.landscape import fisher_diagonal, fisher_trace
-from axionlab.protocols import load_config
-from axionlab.protocols.exp01 import Exp01, Exp01Config, _tasks, _trained_model
+from axionlab.protocols.exp01.config import Exp01Config
+from axionlab.protocols.exp01.protocol import Exp01
+from axionlab.protocols.runner import load_config
 from axionlab.repro import torch_generator
 from axionlab.runs import Run
 
@@ -44,14 +45,14 @@ def main() -> None:
     print(f"| model | per-example trace | {header} | max F | lr·λ·max F / 2 (λ = 1000) |")
     print("|---|---|" + "---|" * len(args.batch_sizes) + "---|---|")
     for unit in protocol.plan(config):
-        arch = config.architectures[unit.params["arch"]].display
+        arch = unit.params.architecture.display
         if arch not in args.units:
             continue
-        task_a, _ = _tasks(config.datasets[unit.params["dataset"]], unit.params["seed"])
+        task_a, _ = unit.params.dataset.tasks(unit.seed)
         record = run.completed(unit.id, "task_a")
         if record is None:
             raise SystemExit(f"{unit.id}: task_a is not complete in {run.path}")
-        model = _trained_model(config, unit, task_a, record)
+        model = unit.params.architecture.load_trained(task_a, unit.seed, record)
         index = torch.randperm(len(task_a.y_train), generator=torch_generator(0, "bench"))
         data = (task_a.x_train[index[: args.examples]], task_a.y_train[index[: args.examples]])
         per_example = fisher_diagonal(model, data)

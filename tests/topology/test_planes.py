@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from axionlab.topology import (
     NO_FINITE_LOSS,
@@ -42,3 +43,18 @@ def test_a_plane_without_finite_loss_is_nan_with_its_reason() -> None:
     assert set(result.features) == set(defined.features)  # same columns either way
     assert all(math.isnan(v) for v in result.features.values())
     assert "legacy_h0_total" not in plane_topology(np.ones((3, 3)), legacy=False).features
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_legacy_identity_on_random_planes(seed: int) -> None:
+    # vertex births left at 0: every cell but the global minimum dies once, at the edge that
+    # joins it, so the bars sum to Σf − min f plus the true H0 total persistence
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(3, 12)), int(rng.integers(3, 12)))
+    values = rng.gamma(2.0, size=shape) + 0.1
+    result = plane_topology(values)
+    legacy = result.diagrams["legacy_h0"]
+    assert len(legacy[np.isfinite(legacy[:, 1])]) == values.size - 1
+    identity = values.sum() - values.min() + result.features["h0_total_persistence"]
+    assert math.isclose(result.features["legacy_h0_total"], identity, rel_tol=1e-4)
+    assert result.features["window_mean_loss"] == pytest.approx(values.mean())

@@ -1,10 +1,18 @@
-"""Continual learning: strategies behind one interface, stream runners and CL metrics.
+"""Continual learning: strategies behind one interface, stream runners, one strategy's
+forgetting curve and CL metrics.
 
 >>> sorted(STRATEGIES)
 ['ewc', 'joint', 'l2', 'lwf', 'mas', 'naive', 'online_ewc', 'replay', 'si']
 """
 
 from axionlab.continual.buffer import ReservoirBuffer
+from axionlab.continual.forgetting import (
+    FORGETTING_STREAMS,
+    ForgettingCurve,
+    LearntTask,
+    forgetting_curve,
+    learn_task,
+)
 from axionlab.continual.metrics import (
     aurc,
     average_accuracy,
@@ -39,11 +47,14 @@ from axionlab.continual.stream import (
 
 __all__ = [
     "EWC",
+    "FORGETTING_STREAMS",
     "L2",
     "STRATEGIES",
     "ContinualResult",
+    "ForgettingCurve",
     "Joint",
     "LearningWithoutForgetting",
+    "LearntTask",
     "MemoryAwareSynapses",
     "OnlineEWC",
     "Replay",
@@ -58,7 +69,9 @@ __all__ = [
     "backward_transfer",
     "build_strategy",
     "forgetting",
+    "forgetting_curve",
     "forward_transfer",
+    "learn_task",
     "retention",
     "retention_curve",
     "run_continual",

@@ -1,4 +1,5 @@
-"""Loss-landscape geometry: directions, surfaces, Hessian, Fisher and sharpness probes.
+"""Loss-landscape geometry: directions, surfaces, Hessian, Fisher and sharpness probes, basins,
+and the curvature profile combining them.
 
 Every probe takes a model, ``loss_fn(outputs, targets) -> mean loss`` (nats) and data (an
 ``(x, y)`` pair or an iterable of batches), evaluates the model functionally in eval semantics and
@@ -6,7 +7,15 @@ leaves it untouched. Parameter-space vectors are ``dict[str, Tensor]`` keyed lik
 ``named_parameters()``.
 """
 
-from axionlab.landscape.basin import BasinArea, BasinRadii, basin_area, basin_radii, basin_radius
+from axionlab.landscape.basin import (
+    BasinArea,
+    BasinRadii,
+    PlaneBasins,
+    basin_area,
+    basin_radii,
+    basin_radius,
+    plane_basins,
+)
 from axionlab.landscape.directions import (
     TrajectoryPCA,
     difference_direction,
@@ -24,16 +33,20 @@ from axionlab.landscape.hessian import (
     hessian_top_eigenvalues,
     hessian_trace,
 )
+from axionlab.landscape.profile import PROFILE_STREAMS, CurvatureProfile, curvature_profile
 from axionlab.landscape.sharpness import Sharpness, loss_barrier, sharpness
 from axionlab.landscape.surface import LossLine, LossSurface, interpolate, loss_line, loss_plane
 
 __all__ = [
+    "PROFILE_STREAMS",
     "BasinArea",
     "BasinRadii",
+    "CurvatureProfile",
     "HessianEigen",
     "HessianOperator",
     "LossLine",
     "LossSurface",
+    "PlaneBasins",
     "Sharpness",
     "SpectralDensity",
     "TraceEstimate",
@@ -41,6 +54,7 @@ __all__ = [
     "basin_area",
     "basin_radii",
     "basin_radius",
+    "curvature_profile",
     "difference_direction",
     "fisher_diagonal",
     "fisher_trace",
@@ -52,6 +66,7 @@ __all__ = [
     "loss_barrier",
     "loss_line",
     "loss_plane",
+    "plane_basins",
     "random_directions",
     "sharpness",
     "trajectory_directions",

@@ -319,6 +319,91 @@ def basin_area(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class PlaneBasins:
+    """What :func:`plane_basins` returns: radii along lines, areas of the same rises on a plane.
+
+    ``thresholds[k]`` is the loss level of tolerance k on the plane: its centre loss plus
+    ``radii.requested[k]`` (absolute) or times ``1 + radii.requested[k]`` (relative).
+    """
+
+    radii: BasinRadii
+    area: BasinArea
+    thresholds: NDArray[np.float64]
+
+    def arrays(self) -> dict[str, NDArray[np.float64]]:
+        """``radii`` (directions × tolerances) and the plane ``thresholds``."""
+        return {"radii": self.radii.radii, "thresholds": self.thresholds}
+
+    def features(self, names: Sequence[str]) -> dict[str, float | int | bool]:
+        """A flat summary: ``basin_center_loss`` and, for tolerance k named ``names[k]``, the
+        radius mean/min/max over directions, the unbounded count, the area fraction and whether
+        the area touches the plane's border (``basin_radius_<name>``, ``..._min``, ...)."""
+        if len(names) != len(self.thresholds):
+            raise InputError(f"need {len(self.thresholds)} tolerance names, got {len(names)}")
+        radii, area = self.radii, self.area
+        result: dict[str, float | int | bool] = {"basin_center_loss": radii.center_loss}
+        for k, name in enumerate(names):
+            result[f"basin_radius_{name}"] = float(radii.mean[k])
+            result[f"basin_radius_{name}_min"] = float(radii.min[k])
+            result[f"basin_radius_{name}_max"] = float(radii.max[k])
+            result[f"basin_unbounded_{name}"] = int(radii.n_unbounded[k])
+            result[f"basin_area_{name}"] = float(area.fraction[k])
+            result[f"basin_area_touches_border_{name}"] = bool(area.touches_border[k])
+        return result
+
+
+def plane_basins(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    directions: Sequence[Mapping[str, Tensor]],
+    plane: Mapping[str, ArrayLike],
+    *,
+    deltas: Sequence[float] = (),
+    relative: Sequence[float] = (),
+    max_radius: float,
+    tol: float = 1e-4,
+) -> PlaneBasins:
+    """Basin radii along ``directions`` (:func:`basin_radii`) and, for the same tolerances, the
+    area of the trained point's sublevel component on a stored loss plane (:func:`basin_area`).
+
+    Parameters
+    ----------
+    plane
+        ``values``, ``alphas`` and ``betas`` of a plane through the trained weights (as
+        :class:`LossSurface` names them); the trained point is the cell nearest to ``(0, 0)``,
+        and its loss is the base of the area thresholds.
+    model, loss_fn, data, directions, deltas, relative, max_radius, tol
+        As :func:`basin_radii`.
+
+    Raises
+    ------
+    InputError
+        As :func:`basin_radii`, or when the plane's loss at the trained point is not finite.
+    """
+    radii = basin_radii(
+        model,
+        loss_fn,
+        data,
+        directions,
+        deltas=deltas,
+        relative=relative,
+        max_radius=max_radius,
+        tol=tol,
+    )
+    values = np.asarray(plane["values"], dtype=np.float64)
+    center = (int(np.argmin(np.abs(plane["alphas"]))), int(np.argmin(np.abs(plane["betas"]))))
+    center_loss = float(values[center])
+    if not math.isfinite(center_loss):
+        raise InputError(f"the plane's loss at the trained point is {center_loss}")
+    thresholds = np.where(
+        radii.relative, center_loss * (1.0 + radii.requested), center_loss + radii.requested
+    )
+    area = basin_area(values, thresholds, center=center)
+    return PlaneBasins(radii, area, np.asarray(thresholds, dtype=np.float64))
+
+
 class _Line:
     """Loss at θ* + r·d on data loaded once, in eval semantics (the caller holds the context)."""
 

@@ -4,13 +4,15 @@ structure, task B and analysis sections, and what one unit is about."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from axionlab.checks import check_choice
 from axionlab.config import RunConfig, Section, check_memory
 from axionlab.continual.stability import StabilityMode
-from axionlab.errors import ConfigError
+from axionlab.data import Dataset, split_classes
+from axionlab.errors import ConfigError, DataError
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
@@ -66,6 +68,24 @@ class Exp01Dataset(DatasetSpec):
     task_a_classes: int = Field(5, ge=2)
     """At least 2: a one-class task A is always scored 1 and has nothing to forget."""
 
+    def tasks(self, seed: int) -> tuple[Dataset, Dataset]:
+        """Task A (the first ``task_a_classes`` classes) and task B (the rest) of the dataset.
+
+        Raises
+        ------
+        ConfigError
+            When ``task_a_classes`` leaves task B empty.
+        DataError
+            When the dataset cannot be loaded.
+        """
+        dataset = self.load(seed)
+        if self.task_a_classes >= len(dataset.classes):
+            raise ConfigError(
+                f"datasets.task_a_classes must be below the {len(dataset.classes)} "
+                f"classes of '{self.name}', got {self.task_a_classes}"
+            )
+        return split_classes(dataset, self.task_a_classes)
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskATrain(TrainConfig):
@@ -76,8 +96,7 @@ class TaskATrain(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.augment not in AUGMENTATIONS:
-            raise ConfigError(f"augment must be 'none' or 'crop_flip', got {self.augment!r}")
+        check_choice("augment", self.augment, tuple(AUGMENTATIONS), error=ConfigError)
 
 
 class LandscapeSection(Section):
@@ -106,6 +125,19 @@ class LandscapeSection(Section):
         if not span[0] < span[1]:
             raise ValueError(f"must be an increasing (low, high) pair, got {list(span)}")
         return span
+
+    def direction_options(self) -> dict[str, Any]:
+        """How every random direction is drawn (:func:`~axionlab.landscape.random_directions`)."""
+        return {"normalization": self.normalization, "ignore_1d": self.ignore_1d}
+
+    def plane_options(self) -> dict[str, Any]:
+        """The grid and evaluation settings of :func:`~axionlab.landscape.loss_plane`."""
+        return {
+            "steps": self.steps,
+            "span": self.span,
+            "max_examples": self.max_examples,
+            "strategy": self.strategy,
+        }
 
     @model_validator(mode="after")
     def _trained_point_on_grid(self) -> LandscapeSection:
@@ -137,6 +169,16 @@ class CurvatureSection(Section):
     fisher: Literal["exact", "empirical", "sampled"] = "empirical"
     sharpness_rho: float = Field(0.05, gt=0)
 
+    def probes(self) -> dict[str, Any]:
+        """The settings of :func:`~axionlab.landscape.curvature_profile`."""
+        return {
+            "hessian_tol": self.hessian_tol,
+            "max_hvp": self.max_hvp,
+            "trace_hvp": self.trace_hvp,
+            "fisher": self.fisher,
+            "sharpness_rho": self.sharpness_rho,
+        }
+
 
 class StructureSection(Section):
     """Structural predictors beyond topology and curvature (the ``structure`` phase)."""
@@ -159,11 +201,23 @@ class StructureSection(Section):
             raise ValueError(f"must be > 0, got {values}")
         return values
 
+    def basin_names(self) -> list[str]:
+        """One name per tolerance: ``abs<δ>`` for the absolute rises, then ``rel<fraction>``."""
+        return [f"abs{d:g}" for d in self.basin_deltas] + [f"rel{r:g}" for r in self.basin_relative]
+
+    def basin_search(self) -> dict[str, Any]:
+        """The tolerances and search settings, as :func:`~axionlab.landscape.plane_basins` names
+        them."""
+        return {
+            "deltas": self.basin_deltas,
+            "relative": self.basin_relative,
+            "max_radius": self.basin_max_radius,
+            "tol": self.basin_tol,
+        }
+
     def basin_columns(self) -> list[str]:
         """Names of the basin features, one per δ: radii (mean over directions) and areas."""
-        names = [f"abs{d:g}" for d in self.basin_deltas] + [
-            f"rel{r:g}" for r in self.basin_relative
-        ]
+        names = self.basin_names()
         return [f"basin_radius_{n}" for n in names] + [f"basin_area_{n}" for n in names]
 
     def columns(self) -> list[str]:
@@ -195,6 +249,15 @@ class TaskBSection(Section):
         Exp01Strategy(name="naive"),
         Exp01Strategy(name="ewc", options={"strength": 1000.0}),
     ]
+
+    def curve_options(self) -> dict[str, Any]:
+        """The settings of :func:`~axionlab.continual.forgetting_curve`."""
+        return {
+            "train_config": self.train,
+            "eval_steps": self.eval_steps,
+            "aurc_max_step": self.aurc_max_step,
+            "stability": self.stability,
+        }
 
     @model_validator(mode="after")
     def _check(self) -> TaskBSection:
@@ -235,6 +298,24 @@ class Exp01Config(RunConfig):
     structure: StructureSection = StructureSection()
     task_b: TaskBSection = TaskBSection()
     analysis: AnalysisSection = AnalysisSection()
+
+    def check_data(self) -> None:
+        """Load every dataset (with the first seed) and check that task B is not empty, that
+        every architecture can be built for it and fits in memory, and that task A's
+        augmentation suits its inputs: at ``check`` time, before a run directory exists."""
+        for i, spec in enumerate(self.datasets):
+            try:
+                task_a, _ = spec.tasks(self.seeds[0])
+            except DataError as err:
+                raise spec.load_error(err, f"datasets.{i}") from None
+            for a, arch in enumerate(self.architectures):
+                arch.check(task_a.input_shape, len(task_a.classes), f"architectures.{a}")
+            if self.task_a.augment == "crop_flip" and len(task_a.input_shape) != 3:
+                raise ConfigError(
+                    f"task_a.augment: 'crop_flip' needs image inputs (C, H, W), but "
+                    f"'{spec.name}' has inputs of shape {tuple(task_a.input_shape)}; "
+                    "use augment: none"
+                )
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Exp01Config:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from axionlab.cli import main
-from axionlab.protocols import execute, load_config
+from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv, read_npz
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp01" / "smoke.yaml"
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,118 @@
+"""The curvature profile of a trained classifier: the probes EXP-01 takes as predictors.
+
+One call measures, on the same examples, the Hessian's top eigenvalue (Lanczos) and trace
+(Hutch++), the trace of the diagonal Fisher, and SAM and adaptive (ASAM) sharpness at one radius.
+Each random probe draws from its own named stream, so adding or removing a probe never moves
+another one's numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from axionlab.landscape._common import Data, LossFn
+from axionlab.landscape.fisher import FisherKind, fisher_diagonal, fisher_trace
+from axionlab.landscape.hessian import hessian_top_eigenvalues, hessian_trace
+from axionlab.landscape.sharpness import sharpness
+from axionlab.repro import torch_generator
+
+Streams = Callable[[str], torch.Generator]
+"""``streams(name)``: the random stream of the probe ``name``."""
+
+PROFILE_STREAMS = ("lanczos", "hutch", "fisher")
+"""The stream names :func:`curvature_profile` asks for: the Lanczos start vector, the Hutch++
+probe vectors, and the Fisher's sampled labels (``fisher="sampled"``)."""
+
+
+def _default_streams(name: str) -> torch.Generator:
+    return torch_generator(0, name)
+
+
+@dataclass(frozen=True)
+class CurvatureProfile:
+    """What :func:`curvature_profile` returns (the field order is EXP-01's ``curvature.json``).
+
+    Attributes
+    ----------
+    hessian_top_eig
+        Largest Hessian eigenvalue of the mean loss.
+    hessian_converged, hessian_hvp
+        Whether Lanczos met its tolerance, and the Hessian-vector products it used.
+    hessian_trace, hessian_trace_se
+        Hutch++ estimate of the Hessian trace and its standard error.
+    fisher_trace
+        Trace of the diagonal Fisher (:func:`~axionlab.landscape.fisher_diagonal`).
+    sharpness, adaptive_sharpness
+        SAM and ASAM sharpness (:func:`~axionlab.landscape.sharpness`) at radius ``rho``.
+    """
+
+    hessian_top_eig: float
+    hessian_converged: bool
+    hessian_hvp: int
+    hessian_trace: float
+    hessian_trace_se: float
+    fisher_trace: float
+    sharpness: float
+    adaptive_sharpness: float
+
+    def summary(self) -> dict[str, float | bool | int]:
+        """The fields by name, in order (JSON-ready)."""
+        return dataclasses.asdict(self)
+
+
+def curvature_profile(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    *,
+    hessian_tol: float = 1e-3,
+    max_hvp: int = 100,
+    trace_hvp: int = 30,
+    fisher: FisherKind = "empirical",
+    sharpness_rho: float = 0.05,
+    streams: Streams = _default_streams,
+) -> CurvatureProfile:
+    """Hessian top eigenvalue and trace, Fisher trace and (adaptive) sharpness of ``model``.
+
+    Parameters
+    ----------
+    model, loss_fn, data
+        As every probe of :mod:`axionlab.landscape`: evaluated functionally in eval semantics,
+        the model left untouched. The Fisher is that of the model's categorical predictive
+        distribution (``loss_fn`` does not enter it).
+    hessian_tol, max_hvp
+        Lanczos residual tolerance and budget (:func:`~axionlab.landscape.hessian_top_eigenvalues`).
+    trace_hvp
+        Hessian-vector products of the Hutch++ trace (at least 3).
+    fisher
+        ``"exact"``, ``"empirical"`` or ``"sampled"`` (:func:`~axionlab.landscape.fisher_diagonal`).
+    sharpness_rho
+        Radius of both sharpness measures.
+    streams
+        ``streams(name)`` for each name in :data:`PROFILE_STREAMS`, e.g.
+        ``lambda name: torch_generator(seed, name, unit)``.
+    """
+    top = hessian_top_eigenvalues(
+        model, loss_fn, data, k=1, tol=hessian_tol, max_hvp=max_hvp, generator=streams("lanczos")
+    )
+    trace = hessian_trace(
+        model, loss_fn, data, method="hutch++", n_hvp=trace_hvp, generator=streams("hutch")
+    )
+    diagonal = fisher_diagonal(model, data, kind=fisher, generator=streams("fisher"))
+    sharp = sharpness(model, loss_fn, data, rho=sharpness_rho)
+    adaptive = sharpness(model, loss_fn, data, rho=sharpness_rho, adaptive=True)
+    return CurvatureProfile(
+        hessian_top_eig=float(top.eigenvalues[0]),
+        hessian_converged=bool(top.converged),
+        hessian_hvp=top.n_hvp,
+        hessian_trace=trace.estimate,
+        hessian_trace_se=trace.std_error,
+        fisher_trace=fisher_trace(diagonal),
+        sharpness=sharp.value,
+        adaptive_sharpness=adaptive.value,
+    )
