@@ -61,7 +61,7 @@ class UnitContext(Generic[C, P]):
         return self.unit.params
 
     def generator(self, *names: str | int) -> torch.Generator:
-        """The unit's torch random stream ``names`` (see :func:`~axionlab.repro.torch_generator`)."""
+        """The unit's torch random stream ``names`` (:func:`~axionlab.repro.torch_generator`)."""
         return torch_generator(self.seed, *names)
 
     def rng(self, *names: str | int) -> np.random.Generator:
@@ -97,7 +97,7 @@ class Protocol(ABC, Generic[C, P]):
     """Bumped whenever the same config would give different numbers (keys every phase)."""
     Config: type[C]
 
-    def check_inputs(self, config: C) -> None:  # noqa: B027 - optional hook
+    def check_inputs(self, config: C) -> None:
         """Fail early, before a run directory exists, on missing data directories etc."""
 
     @abstractmethod
