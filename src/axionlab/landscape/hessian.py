@@ -216,7 +216,8 @@ def hessian_directions(
         max_examples=max_examples,
         return_eigenvectors=True,
     )
-    assert result.eigenvectors is not None  # requested above
+    if result.eigenvectors is None:  # unreachable: requested above
+        raise RuntimeError("hessian_top_eigenvalues returned no eigenvectors")
     return result.eigenvectors
 
 
