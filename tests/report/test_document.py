@@ -1,6 +1,6 @@
 import numpy as np
 
-from axionlab.report import Document, figures, fmt
+from axionlab.report import Document, exclusions_text, figures, fmt
 
 
 def test_fmt():
@@ -63,3 +63,17 @@ def test_markdown_table_cells_fold_line_breaks():
     doc = Document("t")
     doc.table([{"a": "one\ntwo|three"}], ["a"])
     assert "| one two\\|three |" in doc.markdown().splitlines()
+
+
+def test_missing_typed_cell_is_an_empty_cell_as_in_the_csv():
+    assert fmt(None) == ""
+
+
+def test_exclusions_sentence_names_every_row_or_says_none():
+    rows = [
+        {"unit": "u1", "what": "aurc_ewc", "reason": "diverged"},
+        {"unit": "u2", "what": "rate", "reason": "nonfinite"},
+    ]
+    text = exclusions_text(rows, none="none excluded", counted="Excluded ({n}; left out)")
+    assert text == "Excluded (2; left out): u1 aurc_ewc: diverged; u2 rate: nonfinite."
+    assert exclusions_text([], none="none excluded", counted="Excluded ({n})") == "none excluded"

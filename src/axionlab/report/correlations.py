@@ -1,4 +1,5 @@
-"""Figures of a correlation table (predictor × outcome rows from ``axionlab.stats``), as stored."""
+"""Figures of a correlation table (predictor × outcome rows from ``axionlab.stats``), typed or as
+stored text (every cell goes through :func:`cell_float`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def cell_float(value: object) -> float:
 
 
 def correlation_heatmap(
-    table: Sequence[Mapping[str, str]],
+    table: Sequence[Mapping[str, object]],
     predictors: Sequence[str],
     outcomes: Sequence[str],
     path: Path,
@@ -33,7 +34,7 @@ def correlation_heatmap(
     marks = np.zeros_like(rho, dtype=bool)
     for r in table:
         if r["predictor"] in present and r["outcome"] in outcomes:
-            i, j = present.index(r["predictor"]), list(outcomes).index(r["outcome"])
+            i, j = present.index(str(r["predictor"])), list(outcomes).index(str(r["outcome"]))
             rho[i, j] = cell_float(r["rho"])
             marks[i, j] = cell_float(r["p_holm"]) < alpha
     size = (1.2 * len(outcomes) + 3, 0.35 * len(present) + 1.5)
@@ -43,8 +44,8 @@ def correlation_heatmap(
 
 
 def correlation_scatter(
-    units: Sequence[Mapping[str, str]],
-    table: Sequence[Mapping[str, str]],
+    units: Sequence[Mapping[str, object]],
+    table: Sequence[Mapping[str, object]],
     predictors: Sequence[str],
     outcomes: Sequence[str],
     path: Path,
@@ -55,7 +56,7 @@ def correlation_scatter(
     stats = {(r["predictor"], r["outcome"]): r for r in table}
     predictors = [p for p in predictors if p in units[0]]
     fig, axes = figures.grid(len(predictors) * len(outcomes), len(outcomes))
-    labels = [u[label] for u in units]
+    labels = [str(u[label]) for u in units]
     for i, predictor in enumerate(predictors):
         for j, outcome in enumerate(outcomes):
             r = stats.get((predictor, outcome), {})

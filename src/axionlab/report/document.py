@@ -170,7 +170,10 @@ def md_code(text: str) -> str:
 
 
 def fmt(value: Any) -> str:
-    """Format a table cell: floats to 4 significant digits, tiny/huge ones in scientific form."""
+    """Format a table cell: floats to 4 significant digits, tiny/huge ones in scientific form;
+    ``None`` (a typed table's missing value) is an empty cell, as in the CSV."""
+    if value is None:
+        return ""
     if isinstance(value, str):
         if value.strip().lstrip("-").isdigit() or not _is_float(value):
             return value
@@ -190,3 +193,13 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def exclusions_text(exclusions: Sequence[Mapping[str, object]], *, none: str, counted: str) -> str:
+    """One sentence naming every excluded row (``unit what: reason``; an exclusions table's
+    columns), or ``none`` when there is none. ``counted`` opens the sentence and may use ``{n}``,
+    e.g. ``"Excluded ({n}; each mean counts only defined units)"``."""
+    if not exclusions:
+        return none
+    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
+    return f"{counted.format(n=len(exclusions))}: {listed}."

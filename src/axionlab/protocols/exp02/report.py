@@ -27,7 +27,7 @@ from axionlab.protocols.exp02.analysis import (
     capacity_column,
 )
 from axionlab.protocols.exp02.config import Exp02Config
-from axionlab.report import Document, figures
+from axionlab.report import Document, exclusions_text, figures
 from axionlab.runs import Run, Table
 from axionlab.runs.tables import Cell
 
@@ -94,7 +94,14 @@ def build_report(run: Run, config: Exp02Config, tables: Exp02Tables) -> Path:
         f"({', '.join(AREA_MEASURES)}); |ΔAIC| < {config.analysis.aic_margin:g} is "
         f"inconclusive. Censored capacities are left out of the fits."
     )
-    doc.paragraph(_exclusion_text(tables.exclusions))
+    doc.paragraph(
+        exclusions_text(
+            tables.exclusions.rows,
+            none="Every architecture's capacities and measures enter the fits; none is excluded.",
+            counted="Excluded from the fits ({n}; each fit counts only defined rows, its n says "
+            "how many)",
+        )
+    )
     if tables.exclusions:
         doc.table(tables.exclusions.rows, EXCLUSION_COLUMNS, source=EXCLUSIONS)
 
@@ -215,14 +222,3 @@ def _number(cell: Cell) -> float:
     if not isinstance(cell, float):
         raise TypeError(f"expected a float cell, got {cell!r}")
     return cell
-
-
-def _exclusion_text(exclusions: Table) -> str:
-    """Every capacity or architecture left out of the fits, named one by one."""
-    if not exclusions:
-        return "Every architecture's capacities and measures enter the fits; none is excluded."
-    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
-    return (
-        f"Excluded from the fits ({len(exclusions)}; each fit counts only defined rows, its n "
-        f"says how many): {listed}."
-    )

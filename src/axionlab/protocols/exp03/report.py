@@ -18,7 +18,7 @@ from axionlab.protocols.exp03.analysis import (
     unit_counts,
 )
 from axionlab.protocols.exp03.config import OUTCOMES, Exp03Config
-from axionlab.report import Document, figures
+from axionlab.report import Document, exclusions_text, figures
 from axionlab.report.correlations import correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, Table
 
@@ -46,17 +46,6 @@ def _rows(table: Table) -> Sequence[Mapping[str, str]]:
     return cast(Sequence[Mapping[str, str]], table.rows)
 
 
-def _exclusion_text(exclusions: Table) -> str:
-    """Every undefined outcome, named unit by unit: nan in units.csv, left out of every test."""
-    if not exclusions:
-        return "Every unit's outcomes and measures are defined; no unit is excluded."
-    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
-    return (
-        f"Excluded ({len(exclusions)}; these values are nan in units.csv and every correlation "
-        f"counts only defined rows, its n says how many): {listed}."
-    )
-
-
 def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
@@ -69,7 +58,14 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
 
     doc.heading("Summary")
     doc.paragraph(_summary_text(config, tables))
-    doc.paragraph(_exclusion_text(tables.exclusions))
+    doc.paragraph(
+        exclusions_text(
+            tables.exclusions.rows,
+            none="Every unit's outcomes and measures are defined; no unit is excluded.",
+            counted="Excluded ({n}; these values are nan in units.csv and every correlation counts "
+            "only defined rows, its n says how many)",
+        )
+    )
     if tables.exclusions:
         # a step that never happened is an empty cell, as in the CSV (Document shows None as text)
         excluded = [

@@ -24,7 +24,7 @@ from axionlab.protocols.exp04.analysis import (
     ReportTables,
 )
 from axionlab.protocols.exp04.config import AnalysisSection, Exp04Config
-from axionlab.report import Document, figures
+from axionlab.report import Document, exclusions_text, figures
 from axionlab.runs import Run, Table
 
 CLOSED_FORM_TEXT = (
@@ -42,17 +42,6 @@ ENTROPY_SHOWN = tuple(c for c in ENTROPY_COLUMNS if c not in ("noise", "strength
 """The ordering-vs-entropy columns shown (the level's name stands for its model and strength)."""
 
 
-def _exclusion_text(exclusions: Table) -> str:
-    """Every undefined outcome, named unit by unit: nan in results.csv, left out of every mean."""
-    if not exclusions:
-        return "Every unit's decay rates are defined; no unit is excluded."
-    listed = "; ".join(f"{e['unit']} {e['what']}: {e['reason']}" for e in exclusions)
-    return (
-        f"Excluded ({len(exclusions)}; these values are nan in results.csv and every mean counts "
-        f"only defined units, its n says how many): {listed}."
-    )
-
-
 def build_report(run: Run, config: Exp04Config, view: ReportTables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
@@ -65,7 +54,14 @@ def build_report(run: Run, config: Exp04Config, view: ReportTables) -> Path:
 
     doc.heading("Summary")
     doc.bullets(_findings(config, view.findings, tables.entropy))
-    doc.paragraph(_exclusion_text(tables.exclusions))
+    doc.paragraph(
+        exclusions_text(
+            tables.exclusions.rows,
+            none="Every unit's decay rates are defined; no unit is excluded.",
+            counted="Excluded ({n}; these values are nan in results.csv and every mean counts only "
+            "defined units, its n says how many)",
+        )
+    )
     if tables.exclusions:
         doc.table(tables.exclusions.rows, EXCLUSION_COLUMNS, source=EXCLUSIONS_FILE)
 
