@@ -8,9 +8,8 @@ only lays them out.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -84,12 +83,6 @@ RIDGE_SHOWN = (
 )
 
 
-def _cells(table: Table) -> Sequence[Mapping[str, str]]:
-    """The rows for :mod:`axionlab.report.correlations`, which reads every cell through
-    ``cell_float`` and so accepts typed cells as well as the CSV text it is annotated with."""
-    return cast(Sequence[Mapping[str, str]], table.rows)
-
-
 def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
@@ -133,7 +126,7 @@ def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
     doc.heading("Predictors vs outcomes")
     doc.figure(
         correlation_heatmap(
-            _cells(pooled),
+            pooled.rows,
             predictor_columns(config),
             outcomes,
             fig_dir / "correlations.png",
@@ -145,7 +138,7 @@ def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
     )
     doc.figure(
         correlation_scatter(
-            _cells(units), _cells(pooled), SCATTER_PREDICTORS, outcomes, fig_dir / "scatter.png"
+            units.rows, pooled.rows, SCATTER_PREDICTORS, outcomes, fig_dir / "scatter.png"
         ),
         "Selected predictors against each outcome, with ρ over all units and its bootstrap 95% CI.",
         source=f"{UNITS_CSV}, {CORRELATIONS_CSV}",

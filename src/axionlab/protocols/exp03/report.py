@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -38,12 +36,6 @@ CORRELATION_SHOWN = (
     "partial_rho",
     "partial_p",
 )
-
-
-def _rows(table: Table) -> Sequence[Mapping[str, str]]:
-    """``table``'s rows for the correlation figures, which read cells through ``cell_float``
-    (typed cells pass through it unchanged) but are annotated for CSV text."""
-    return cast(Sequence[Mapping[str, str]], table.rows)
 
 
 def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
@@ -100,7 +92,7 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
     doc.heading("Predictors vs outcomes")
     doc.figure(
         correlation_heatmap(
-            _rows(pooled), PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
+            pooled.rows, PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
         ),
         f"Spearman ρ pooled over datasets; * = Holm-adjusted permutation p < {ALPHA}. "
         "Gaussian measures and Φ exist for recurrent units only.",
@@ -108,7 +100,7 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
     )
     doc.figure(
         correlation_scatter(
-            _rows(units), _rows(pooled), SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"
+            units.rows, pooled.rows, SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"
         ),
         "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
         source="units.csv, correlations.csv",
