@@ -20,7 +20,9 @@ from axionlab.landscape.directions import (
     TrajectoryPCA,
     difference_direction,
     random_directions,
+    seeded_directions,
     trajectory_directions,
+    transposed_weights,
 )
 from axionlab.landscape.fisher import fisher_diagonal, fisher_trace
 from axionlab.landscape.hessian import (
@@ -68,6 +70,8 @@ __all__ = [
     "loss_plane",
     "plane_basins",
     "random_directions",
+    "seeded_directions",
     "sharpness",
     "trajectory_directions",
+    "transposed_weights",
 ]

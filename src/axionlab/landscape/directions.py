@@ -3,6 +3,11 @@
 A direction is a ``dict[str, Tensor]`` keyed like the model's trainable ``named_parameters()``.
 Random directions follow Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets" (§4,
 filter normalisation); trajectory directions follow their §6 (PCA of the optimisation path).
+
+A "filter" is one output unit: a slice along dim 0 for ``nn.Linear``/``nn.Conv*`` weights
+(``(out, in, ...)``) and for embeddings (one row per token), and a column for the ``Conv1D`` of
+HuggingFace's GPT-2 family, which stores its weight transposed as ``(in, out)``. ``Conv1D`` is
+recognised by its class name, so this module never imports ``transformers``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from torch import Tensor, nn
 from axionlab.checks import check_choice, check_count
 from axionlab.errors import InputError
 from axionlab.landscape._common import Params, check_keys, dot, split_parameters, unflatten
+from axionlab.repro import torch_generator
 
 Normalization = Literal["filter", "layer", "none"]
 NORMALIZATIONS: tuple[Normalization, ...] = get_args(Normalization)
 _EPS = 1e-10
+_TRANSPOSED_LAYERS = frozenset({"Conv1D"})
+"""Class names of layers whose ``weight`` is stored ``(in, out)`` (transformers' GPT-2 Conv1D)."""
 
 
 def parameters_of(source: nn.Module | Mapping[str, Tensor]) -> Params:
@@ -49,8 +57,9 @@ def random_directions(
     n
         Number of directions.
     normalization
-        ``"filter"``: each output filter/row (slice along dim 0) is rescaled to the norm of the
-        matching weight filter (Li et al. 2018, §4); ``"layer"``: each tensor is rescaled to the
+        ``"filter"``: each output filter/row (slice along dim 0; a column for a ``Conv1D``
+        weight stored ``(in, out)``) is rescaled to the norm of the matching weight filter (Li et
+        al. 2018, §4); ``"layer"``: each tensor is rescaled to the
         norm of its weight tensor; ``"none"``: raw standard normal draws.
     ignore_1d
         Zero 1-D parameters (biases, normalisation scales), as Li et al. do. When kept, a 1-D
@@ -77,6 +86,7 @@ def random_directions(
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     params = split_parameters(model)[0]
+    transposed = transposed_weights(model)
     directions = []
     for _ in range(n):
         direction = {}
@@ -87,16 +97,85 @@ def random_directions(
             if weight.dim() <= 1 and ignore_1d:
                 direction[name] = torch.zeros_like(weight)
             else:
-                direction[name] = _normalize(draw, weight, normalization)
+                direction[name] = _normalize(draw, weight, normalization, name in transposed)
         directions.append(direction)
     return _orthogonalize(directions) if orthogonalize else directions
 
 
-def _normalize(draw: Tensor, weight: Tensor, normalization: Normalization) -> Tensor:
+def seeded_directions(
+    model: nn.Module,
+    seed: int,
+    n: int = 2,
+    *,
+    normalization: Normalization = "filter",
+    ignore_1d: bool = True,
+) -> list[Params]:
+    """Random directions whose every tensor is drawn from a stream named by its parameter.
+
+    Direction ``i``'s tensor for parameter ``name`` is a standard normal draw from
+    ``torch_generator(seed, "direction", name, i)``, normalised as in :func:`random_directions`.
+    A plane is thus re-derived from ``(seed, n, normalization)`` and the model alone, without
+    storing full-size direction vectors, and a tensor's draw does not depend on which other
+    parameters the model has or in which order they are registered.
+
+    Parameters
+    ----------
+    model
+        Model whose trainable parameters define the names, shapes and scales; not modified.
+    seed
+        Root seed of the ``direction`` streams.
+    n, normalization, ignore_1d
+        As in :func:`random_directions` (no orthogonalisation: that would couple the tensors).
+
+    Returns
+    -------
+    list[dict[str, Tensor]]
+        ``n`` directions on the model's device and dtype.
+
+    Raises
+    ------
+    InputError
+        For ``n < 1`` or an unknown ``normalization``.
+    """
+    check_count("n", n, minimum=1)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    params = split_parameters(model)[0]
+    transposed = transposed_weights(model)
+    directions = []
+    for i in range(n):
+        direction = {}
+        for name, weight in params.items():
+            if weight.dim() <= 1 and ignore_1d:
+                direction[name] = torch.zeros_like(weight)
+                continue
+            gen = torch_generator(seed, "direction", name, i)
+            draw = torch.randn(weight.shape, generator=gen, dtype=torch.float32)
+            draw = draw.to(device=weight.device, dtype=weight.dtype)
+            direction[name] = _normalize(draw, weight, normalization, name in transposed)
+        directions.append(direction)
+    return directions
+
+
+def transposed_weights(model: nn.Module) -> frozenset[str]:
+    """Names of the 2-D weights stored ``(in, out)``, whose filters are columns (GPT-2 Conv1D)."""
+    names = set()
+    for prefix, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if type(module).__name__ in _TRANSPOSED_LAYERS and isinstance(weight, Tensor):
+            if weight.dim() == 2:
+                names.add(f"{prefix}.weight" if prefix else "weight")
+    return frozenset(names)
+
+
+def _normalize(
+    draw: Tensor, weight: Tensor, normalization: Normalization, transposed: bool = False
+) -> Tensor:
     if normalization == "none":
         return draw
     if normalization == "layer" or weight.dim() <= 1:
         dims: tuple[int, ...] = tuple(range(weight.dim()))
+    elif transposed:
+        dims = (0,)  # (in, out): one filter per output column
     else:
         dims = tuple(range(1, weight.dim()))
     norm = torch.linalg.vector_norm
