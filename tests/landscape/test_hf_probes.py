@@ -10,6 +10,7 @@ from torch import nn
 pytest.importorskip("transformers")
 
 from axionlab.landscape import (
+    fisher_diagonal,
     hessian_top_eigenvalues,
     loss_line,
     loss_plane,
@@ -253,3 +254,30 @@ def test_bf16_compute_deviation_from_fp32_is_small():
     # relative here, 1e-5 (GPT-2) and 1.4e-4 (LLaMA) with weights scaled 10x
     assert low != fp32
     assert abs(low - fp32) < 1e-3 * fp32
+
+
+def test_sequence_classification_logits_and_fisher():
+    config = {"model_type": "llama", "num_hidden_layers": 1, "hidden_size": 16}
+    config |= {"intermediate_size": 32, "num_attention_heads": 2, "num_key_value_heads": 2}
+    config |= {"vocab_size": VOCAB, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
+    gen = torch.Generator().manual_seed(0)
+    model = build_model(
+        "hf", (SEQ,), 3, config=config, task="sequence_classification", generator=gen
+    ).eval()
+    ids = _batch(4)["input_ids"]  # ids >= 1: no padding token
+    y = torch.tensor([0, 2, 1, 2])
+    probe = HFLogits(model)
+    with torch.no_grad():
+        torch.testing.assert_close(probe(ids), model(input_ids=ids, labels=y).logits)
+        hf_loss = float(model(input_ids=ids, labels=y).loss)
+    (d,) = random_directions(probe, 1)
+    line = loss_line(probe, nn.functional.cross_entropy, (ids, y), d, steps=3)
+    assert line.center_loss == pytest.approx(hf_loss, abs=1e-6)
+    fisher = fisher_diagonal(probe, (ids, y))
+    params = dict(probe.named_parameters())
+    name = "model.score.weight"
+    expected = torch.zeros_like(params[name])
+    for i in range(4):
+        loss = nn.functional.cross_entropy(probe(ids[i : i + 1]), y[i : i + 1])
+        expected += torch.autograd.grad(loss, params[name])[0].square() / 4
+    torch.testing.assert_close(fisher[name], expected, atol=1e-9, rtol=1e-4)
