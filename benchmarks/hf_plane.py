@@ -110,7 +110,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    passed = [a for a in sys.argv[1:]]
+    passed = sys.argv[1:]
     results = {}
     for method in ("plain", "ours"):
         out = subprocess.run(

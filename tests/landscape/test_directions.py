@@ -99,3 +99,39 @@ def test_errors():
         difference_direction(model, {"0.weight": torch.zeros(4, 2, 3, 3)})
     with pytest.raises(InputError, match="snapshots"):
         trajectory_directions(model, [model], n=2)
+
+
+class Conv1D(nn.Module):
+    """Stand-in for transformers' GPT-2 Conv1D: weight stored (in, out), found by class name."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight + self.bias
+
+
+def test_conv1d_layout_normalises_output_columns():
+    torch.manual_seed(0)
+    model = nn.Sequential(Conv1D(5, 3), nn.Linear(3, 2))
+    (d,) = random_directions(model, 1, generator=torch.Generator().manual_seed(1))
+    w = model[0].weight.detach()
+    torch.testing.assert_close(d["0.weight"].norm(dim=0), w.norm(dim=0))  # per output unit
+    assert not torch.allclose(d["0.weight"].norm(dim=1), w.norm(dim=1))
+    torch.testing.assert_close(d["1.weight"].norm(dim=1), model[1].weight.detach().norm(dim=1))
+    assert torch.count_nonzero(d["0.bias"]) == 0
+
+
+def test_seeded_directions_draw_per_name():
+    from axionlab.landscape import seeded_directions
+    from axionlab.repro import torch_generator
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    (raw,) = seeded_directions(model, 5, 1, normalization="none")
+    gen = torch_generator(5, "direction", "1.weight", 0)
+    assert torch.equal(raw["1.weight"], torch.randn(2, 4, generator=gen))
+    assert torch.count_nonzero(raw["0.bias"]) == 0
+    with pytest.raises(InputError, match="normalization"):
+        seeded_directions(model, 5, normalization="filters")  # type: ignore[arg-type]
