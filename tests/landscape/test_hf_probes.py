@@ -12,6 +12,7 @@ pytest.importorskip("transformers")
 from axionlab.landscape import (
     fisher_diagonal,
     hessian_top_eigenvalues,
+    hessian_trace,
     loss_line,
     loss_plane,
     random_directions,
@@ -197,9 +198,29 @@ def test_hessian_top_eigenvalue_matches_dense_hessian():
         return token_cross_entropy(out, ids)
 
     probe.eval()
-    dense = torch.autograd.functional.hessian(loss, weight.detach().double().float().flatten())
+    dense = torch.autograd.functional.hessian(loss, weight.detach().flatten())
     top = torch.linalg.eigvalsh(dense.double()).flip(0)[:2].numpy()
     np.testing.assert_allclose(result.eigenvalues, top, atol=1e-4, rtol=1e-4)
+
+
+def test_hessian_trace_equals_dense_trace_on_final_layer_norm():
+    probe = HFLogits(_gpt2(n_layer=1, n_embd=8, n_head=2, vocab_size=16))
+    subset = ("model.transformer.ln_f.weight", "model.transformer.ln_f.bias")  # 16 entries
+    for name, p in probe.named_parameters():
+        p.requires_grad_(name in subset)
+    ids = torch.randint(0, 16, (2, 8), generator=torch.Generator().manual_seed(0))
+    # Hutch++ with a 16-column sketch spans all 16 dimensions: the trace is then exact
+    result = hessian_trace(probe, token_cross_entropy, (ids, ids), method="hutch++", n_hvp=48)
+    weights = {n: p.detach() for n, p in probe.named_parameters() if n in subset}
+
+    def loss(w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = torch.func.functional_call(probe, {subset[0]: w, subset[1]: b}, (ids,))
+        return token_cross_entropy(out, ids)
+
+    probe.eval()
+    blocks = torch.autograd.functional.hessian(loss, (weights[subset[0]], weights[subset[1]]))
+    dense = float(torch.diagonal(blocks[0][0]).sum() + torch.diagonal(blocks[1][1]).sum())
+    assert result.estimate == pytest.approx(dense, abs=1e-4, rel=1e-4)
 
 
 def test_sequence_fisher_equals_per_sequence_loop():
