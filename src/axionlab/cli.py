@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from axionlab.errors import ConfigError, UserError
+from axionlab.errors import UserError
 
 if TYPE_CHECKING:
     from axionlab.config import RunConfig
@@ -85,17 +85,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _preflight(config: RunConfig) -> None:
     """Everything ``run`` checks before its run directory exists, plus the unit ids it plans."""
-    from axionlab.config import is_safe_name
-    from axionlab.protocols.catalog import PROTOCOLS
+    from axionlab.protocols.runner import planned_units, protocol_for
 
-    protocol = PROTOCOLS.get(config.protocol)()
+    protocol = protocol_for(config)
     protocol.check_inputs(config)
-    for unit in protocol.plan(config):
-        if not is_safe_name(unit.id):
-            raise ConfigError(
-                f"unit id {unit.id!r} is not a valid folder name; change the labels it is "
-                "made of to ASCII letters, digits, '_', '.' or '-'"
-            )
+    planned_units(protocol, config)
 
 
 def _list_runs(root: Path, rebuild: bool) -> None:

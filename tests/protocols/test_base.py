@@ -201,12 +201,10 @@ def test_traversal_unit_id_is_refused_and_a_sibling_run_is_untouched(tmp_path, c
     before = _files(victim.path)
     evil = f"x/../../../{victim.path.name}/units/a"
     config = load_config_text(tmp_path, f"units: ['{evil}']\ntoy:\n  n: 9")
-    with pytest.raises(Exception, match="is not a valid name"):
+    with pytest.raises(Exception, match="is not a valid folder name"):
         execute(config, runs_dir=runs)
     assert _files(victim.path) == before
-    failed = [r for r in runs.glob("toy/*") if r != victim.path]
-    assert Run(failed[0]).info["status"] == "failed"
-    assert "is not a valid name" in Run(failed[0]).info["reason"]
+    assert [r for r in runs.glob("toy/*") if r != victim.path] == []  # refused before creating one
 
 
 def load_config_text(tmp_path: Path, body: str) -> Any:
@@ -349,3 +347,12 @@ def test_garbage_index_is_one_line_naming_the_repair(tmp_path, config_file, caps
     assert "axionlab ls --rebuild" in _one_error_line(capsys)
     assert main(["ls", "--runs-dir", str(runs), "--rebuild"]) == 0
     assert str(run.path) in capsys.readouterr().out
+
+
+def test_two_units_with_one_id_are_refused_before_a_run_exists(tmp_path, config_file, capsys):
+    code = main(
+        ["run", str(config_file), "--runs-dir", str(tmp_path / "r"), "--set", "units=[a,a]"]
+    )
+    assert code == 2
+    assert "two units are both named 'a'" in _one_error_line(capsys)
+    assert not (tmp_path / "r").exists()

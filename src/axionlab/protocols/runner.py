@@ -15,7 +15,14 @@ from typing import Any
 
 import torch
 
-from axionlab.config import RunConfig, apply_overrides, dump_yaml, read_yaml, validate
+from axionlab.config import (
+    RunConfig,
+    apply_overrides,
+    dump_yaml,
+    is_safe_name,
+    read_yaml,
+    validate,
+)
 from axionlab.errors import ConfigError, UserError
 from axionlab.execute import make_executor
 from axionlab.protocols.base import Protocol, Unit
@@ -52,6 +59,26 @@ def protocol_for(config: RunConfig) -> AnyProtocol:
     return PROTOCOLS.get(config.protocol)()
 
 
+def planned_units(protocol: AnyProtocol, config: RunConfig) -> list[Unit[Any]]:
+    """The units ``protocol`` plans for ``config``, refused unless each id is a valid folder name
+    and no two are the same (two units with one id would write one directory twice)."""
+    units = protocol.plan(config)
+    seen: set[str] = set()
+    for unit in units:
+        if not is_safe_name(unit.id):
+            raise ConfigError(
+                f"unit id {unit.id!r} is not a valid folder name; change the labels it is "
+                "made of to ASCII letters, digits, '_', '.' or '-'"
+            )
+        if unit.id in seen:
+            raise ConfigError(
+                f"two units are both named {unit.id!r}; make the labels, datasets or seeds "
+                "they are made of distinct"
+            )
+        seen.add(unit.id)
+    return units
+
+
 def _prepare(config: RunConfig) -> None:
     seed_everything(config.seed, deterministic=config.deterministic)
     if config.torch_threads is not None:
@@ -80,6 +107,7 @@ def execute(
     """
     protocol = protocol_for(config)
     protocol.check_inputs(config)
+    units = planned_units(protocol, config)
     if resume is not None:
         run = Run.open(resume)
         stored = config_from_data(run.config_data(), source=str(run.path / "config.yaml"))
@@ -100,7 +128,6 @@ def execute(
                 run.clean_scratch()
                 run.set_status("running")
             _prepare(config)
-            units = protocol.plan(config)
             executor = make_executor(config.executor.kind, **_executor_options(config))
             executor.map(_run_unit_job, [(str(run.path), "config.yaml", unit) for unit in units])
             metrics = protocol.analyse(run, config)

@@ -25,6 +25,16 @@ DatasetName = Annotated[str, AfterValidator(registered_name(DATASETS))]
 ModelName = Annotated[str, AfterValidator(registered_name(MODELS))]
 StrategyName = Annotated[str, AfterValidator(registered_name(STRATEGIES))]
 
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat a value (they name units), got {seeds}")
+    return seeds
+
+
+Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
+"""A run's seeds: at least one, each ``>= 0``, none repeated (a seed is part of every unit id)."""
+
 TRAINING_BYTES_PER_PARAMETER = 16
 """float32 weights, gradients and two Adam moments: what training holds per parameter."""
 

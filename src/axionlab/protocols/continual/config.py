@@ -12,6 +12,7 @@ from axionlab.config import RunConfig, Section
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
+    Seeds,
     StrategySpec,
     unique_labels,
 )
@@ -42,13 +43,11 @@ class ContinualConfig(RunConfig):
     architecture: ArchitectureSpec
     train: TrainConfig = TrainConfig(optimizer="adam", lr=1e-3, epochs=10, batch_size=128)
     strategies: list[StrategySpec] = Field(min_length=1)
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: Seeds = [0]
 
     @model_validator(mode="after")
     def _unique(self) -> ContinualConfig:
         unique_labels(self.strategies, "strategy")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be unique, got {self.seeds}")
         return self
 
 

@@ -16,6 +16,7 @@ from axionlab.errors import ConfigError, DataError
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
+    Seeds,
     StrategySpec,
     unique_labels,
 )
@@ -282,7 +283,7 @@ class Exp01Config(RunConfig):
     protocol: Literal["exp01"] = "exp01"
     datasets: list[Exp01Dataset] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
-    seeds: list[int] = [0]
+    seeds: Seeds = [0]
     task_a: TaskATrain = TaskATrain(
         optimizer="sgd",
         lr=0.1,

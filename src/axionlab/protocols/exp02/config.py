@@ -14,6 +14,7 @@ from axionlab.capacity.family import Kind
 from axionlab.capacity.perceptron import Distribution
 from axionlab.capacity.tasks import CrossKind
 from axionlab.config import RunConfig, Section, check_memory, machine_memory
+from axionlab.protocols.sections import Seeds
 
 Group = Literal["depth", "width", "bottleneck", "frozen"]
 Size = Annotated[int, Field(ge=1)]
@@ -104,7 +105,7 @@ class Exp02Config(RunConfig):
     """Per-sample input shape; ``(C, H, W)`` when a CNN is in the family (MLPs flatten it)."""
     n_classes: int = Field(2, ge=2)
     family: list[FamilySpec] = Field(min_length=1)
-    seeds: list[int] = Field([0, 1], min_length=1)
+    seeds: Seeds = [0, 1]
     distribution: Distribution = "gaussian"
     fit: FitConfig = FitConfig()
     bisection: BisectionSection = BisectionSection()
@@ -125,8 +126,6 @@ class Exp02Config(RunConfig):
         kinds = [f.kind for f in self.family] + [self.readout.kind]
         if "cnn" in kinds and len(self.input_shape) != 3:
             raise ValueError(f"a cnn needs input_shape (C, H, W), got {self.input_shape}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be unique, got {self.seeds}")
         if self.cross.kind != "table" and self.n_classes != 2:
             raise ValueError(
                 f"cross.kind '{self.cross.kind}' is binary; set n_classes: 2 or cross.kind: table"

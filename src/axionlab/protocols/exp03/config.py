@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -14,7 +14,7 @@ from axionlab.errors import ConfigError, InputError
 from axionlab.phi.gaussian import MeasureName
 from axionlab.phi.nulls import INTEGRATION_NAMES
 from axionlab.phi.trained import probed_weights
-from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, unique_labels
+from axionlab.protocols.sections import ArchitectureSpec, DatasetSpec, Seeds, unique_labels
 from axionlab.train import TrainConfig
 
 OUTCOMES = ("gap", "test_acc", "noise_acc", "fgsm_acc")
@@ -61,7 +61,7 @@ class Exp03Config(RunConfig):
     protocol: Literal["exp03"] = "exp03"
     datasets: list[Exp03Dataset] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
-    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
+    seeds: Seeds = [0]
     train: TrainConfig = TrainConfig(
         optimizer="adam", lr=0.01, epochs=20, batch_size=128, schedule="cosine"
     )
@@ -80,8 +80,6 @@ class Exp03Config(RunConfig):
                     f"datasets.{d}.architectures names {unknown}, which are not "
                     f"architecture labels; choose from {labels}"
                 )
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must not repeat a value (they name units), got {self.seeds}")
         units = sum(len(self.architectures_of(d)) for d in range(len(self.datasets)))
         units *= len(self.seeds)
         for name in ("n_permutations", "n_bootstrap"):

@@ -13,6 +13,7 @@ from axionlab.checks import check_choice
 from axionlab.config import RunConfig, Section, check_memory
 from axionlab.errors import ConfigError
 from axionlab.protocols.base import Unit
+from axionlab.protocols.sections import Seeds
 from axionlab.quantum import NOISE_MODELS, ORDERINGS, POOLS
 
 
@@ -131,7 +132,7 @@ class AnalysisSection(Section):
 class Exp04Config(RunConfig):
     protocol: Literal["exp04"] = "exp04"
     sweep: SweepSection = SweepSection()
-    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
+    seeds: Seeds = [0]
     n_orderings: int = Field(8, ge=2)
     """Random orderings per length behind ordering sensitivity and the entropy spread."""
     diversity_max_qubits: int = Field(6, ge=1)
@@ -139,9 +140,7 @@ class Exp04Config(RunConfig):
     analysis: AnalysisSection = AnalysisSection()
 
     @model_validator(mode="after")
-    def _unique_seeds(self) -> Exp04Config:
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must not repeat a value, got {self.seeds}")
+    def _fits(self) -> Exp04Config:
         self._fits_memory()
         return self
 
