@@ -77,3 +77,19 @@ def test_exclusions_sentence_names_every_row_or_says_none():
     text = exclusions_text(rows, none="none excluded", counted="Excluded ({n}; left out)")
     assert text == "Excluded (2; left out): u1 aurc_ewc: diverged; u2 rate: nonfinite."
     assert exclusions_text([], none="none excluded", counted="Excluded ({n})") == "none excluded"
+
+
+def test_exclusions_block_is_the_sentence_then_the_table_only_when_some_row_is_excluded():
+    rows = [{"unit": "u1", "what": "rate", "reason": "nonfinite", "step": None}]
+    columns = ["unit", "what", "reason", "step"]
+    doc = Document("t")
+    doc.exclusions(rows, columns, source="tables/x.csv", none="none", counted="Excluded ({n})")
+    by_hand = Document("t")
+    by_hand.paragraph(exclusions_text(rows, none="none", counted="Excluded ({n})"))
+    by_hand.table(rows, columns, source="tables/x.csv")
+    assert doc.markdown() == by_hand.markdown()
+    assert "| u1 | rate | nonfinite |  |" in doc.markdown().splitlines()
+
+    empty = Document("t")
+    empty.exclusions([], columns, source="tables/x.csv", none="none", counted="Excluded ({n})")
+    assert [b.kind for b in empty.blocks] == ["paragraph"] and "none" in empty.markdown()

@@ -49,6 +49,21 @@ class Document:
         """A table of ``rows`` restricted to ``columns``; ``source`` names the stored file."""
         self.blocks.append(_Block("table", rows=list(rows), columns=list(columns), source=source))
 
+    def exclusions(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        *,
+        source: str,
+        none: str,
+        counted: str,
+    ) -> None:
+        """The sentence naming every excluded row (:func:`exclusions_text`, with ``none`` and
+        ``counted``), then, when there is any, the table of ``rows`` read from ``source``."""
+        self.paragraph(exclusions_text(rows, none=none, counted=counted))
+        if rows:
+            self.table(rows, columns, source=source)
+
     def figure(self, path: Path, caption: str, source: str = "") -> None:
         """A figure already saved under the report's ``figures/`` directory."""
         self.blocks.append(

@@ -210,11 +210,36 @@ def test_correlations_per_dataset_and_pooled(tables: a.Exp03Tables) -> None:
     assert len(tables.pooled) == len(a.PREDICTORS) * len(OUTCOMES)
 
 
+def test_one_dataset_has_no_pooled_rows_its_rows_are_the_ones_over_all_units() -> None:
+    one = CONFIG.model_copy(update={"datasets": CONFIG.datasets[:1]})
+    recurrent = [u for u in UNITS if u.startswith("mnist1d")]
+    tables = a.tabulate([a.unit_row(u, summaries(u, k)) for k, u in enumerate(recurrent)], one)
+    assert set(tables.correlations.column("dataset")) == {"mnist1d"}
+    assert not tables.has_pooled and len(tables.per_dataset) == 0
+    assert tables.pooled.rows == tables.correlations.rows
+    assert len(tables.correlations) == len(a.PREDICTORS) * len(OUTCOMES)
+
+
+def test_two_datasets_add_pooled_rows(tables: a.Exp03Tables) -> None:
+    assert tables.has_pooled
+    assert set(tables.pooled.column("dataset")) == {a.POOLED}
+    assert len(tables.correlations) == 3 * len(a.PREDICTORS) * len(OUTCOMES)
+
+
+def test_findings_are_the_rows_below_alpha(tables: a.Exp03Tables) -> None:
+    assert tables.surviving.rows == a.significant(tables.correlations, "p_holm", a.ALPHA).rows
+    assert tables.per_dataset_significant.rows == (
+        a.significant(tables.per_dataset, "perm_p", a.ALPHA).rows
+    )
+    assert set(tables.size_only.column("predictor")) == {"log_params"}
+    assert tables.counts == a.unit_counts(tables.units)
+
+
 def test_headline_holds_only_defined_pooled_rhos(tables: a.Exp03Tables) -> None:
     metrics = a.headline(tables)
     assert metrics.pop("units") == 4.0
     assert all(math.isfinite(v) for v in metrics.values())
-    defined = [r for r in tables.pooled if math.isfinite(float(r["rho"]))]  # type: ignore[arg-type]
+    defined = [rho for rho in tables.pooled.floats("rho") if math.isfinite(rho)]
     assert len(metrics) == len(defined)
     assert all(k.startswith("rho/") and "~" in k for k in metrics)
 

@@ -28,7 +28,7 @@ from axionlab.phi.nulls import (
     null_name,
 )
 from axionlab.phi.probes import BinaryProbe, TimeseriesIntegration
-from axionlab.protocols.base import require_phase
+from axionlab.protocols.base import phase_summary
 from axionlab.protocols.exp03.config import OUTCOMES, Exp03Config, Exp03Unit, RobustnessSection
 from axionlab.runs import (
     Run,
@@ -84,6 +84,8 @@ UNIT_COLUMNS: tuple[str, ...] = (
 )
 """Columns of units.csv in order (Gaussian columns nan for feed-forward units)."""
 
+ALPHA = 0.05
+"""Significance level of every test the report names (Holm-adjusted, or per dataset unadjusted)."""
 RECURRENT, FEEDFORWARD = "recurrent", "feedforward"
 POOLED = "all"
 """Dataset label of the correlations pooled over datasets."""
@@ -253,6 +255,36 @@ def undefined_robustness(section: RobustnessSection, reason: str) -> dict[str, A
 # --- tables ---------------------------------------------------------------------------------------
 
 
+def significant(table: Table, column: str, alpha: float) -> Table:
+    """The rows of a correlation table whose p-value ``column`` is below ``alpha``."""
+    return Table(
+        table.columns,
+        tuple(r for r in table if isinstance(p := r[column], float) and p < alpha),
+    )
+
+
+@dataclass(frozen=True)
+class UnitCounts:
+    """How many units of each kind, and over how many architectures and datasets."""
+
+    units: int
+    recurrent: int
+    feedforward: int
+    architectures: int
+    datasets: int
+
+
+def unit_counts(units: Table) -> UnitCounts:
+    """Count the units of a units table by kind, architecture and dataset."""
+    return UnitCounts(
+        units=len(units),
+        recurrent=len(units.where(kind=RECURRENT)),
+        feedforward=len(units.where(kind=FEEDFORWARD)),
+        architectures=len(set(units.column("arch"))),
+        datasets=len(set(units.column("dataset"))),
+    )
+
+
 @dataclass(frozen=True)
 class Exp03Tables:
     """A run's analysis: one row per unit, the correlations, the exclusions and the null bias."""
@@ -265,13 +297,20 @@ class Exp03Tables:
     """The column :attr:`bias` summarises (the MIB criterion measure, e.g. ``phi_g_mib``)."""
 
     @property
+    def has_pooled(self) -> bool:
+        """Whether the correlations hold pooled rows (only when the run has several datasets)."""
+        return POOLED in self.correlations.column("dataset")
+
+    @property
     def pooled(self) -> Table:
-        """The correlations over all datasets."""
-        return self.correlations.where(dataset=POOLED)
+        """The correlations over all units: the pooled rows, or the only dataset's."""
+        return self.correlations.where(dataset=POOLED) if self.has_pooled else self.correlations
 
     @property
     def per_dataset(self) -> Table:
-        """The correlations within each dataset."""
+        """The correlations within each dataset (none beside :attr:`pooled` with one dataset)."""
+        if not self.has_pooled:
+            return Table(self.correlations.columns, ())
         return Table(
             self.correlations.columns,
             tuple(r for r in self.correlations if r["dataset"] != POOLED),
@@ -282,6 +321,27 @@ class Exp03Tables:
         """The recurrent units, the only ones with Gaussian measures and Φ."""
         return self.units.where(kind=RECURRENT)
 
+    @property
+    def counts(self) -> UnitCounts:
+        """How many units of each kind, architectures and datasets (:func:`unit_counts`)."""
+        return unit_counts(self.units)
+
+    @property
+    def surviving(self) -> Table:
+        """Every correlation (per dataset and pooled) whose Holm-adjusted p is below
+        :data:`ALPHA`: the family Holm corrects over is the whole table."""
+        return significant(self.correlations, "p_holm", ALPHA)
+
+    @property
+    def per_dataset_significant(self) -> Table:
+        """The per-dataset correlations whose unadjusted permutation p is below :data:`ALPHA`."""
+        return significant(self.per_dataset, "perm_p", ALPHA)
+
+    @property
+    def size_only(self) -> Table:
+        """The correlations over all units of size alone (``log_params``) with each outcome."""
+        return self.pooled.where(predictor="log_params")
+
 
 PHASES = ("train", "robustness", "phi_gaussian", "phi_exact")
 """The phases a unit stores (``phi_gaussian`` for recurrent units only)."""
@@ -289,9 +349,9 @@ PHASES = ("train", "robustness", "phi_gaussian", "phi_exact")
 
 def stored_summaries(run: Run, unit: str) -> dict[str, Mapping[str, Any]]:
     """The summaries of ``unit``'s complete phases (checksums verified), by phase name."""
-    trained = require_phase(run, unit, "train").summary
+    trained = phase_summary(run, unit, "train")
     phases = [p for p in PHASES if trained["kind"] == RECURRENT or p != "phi_gaussian"]
-    return {phase: require_phase(run, unit, phase).summary for phase in phases}
+    return {phase: phase_summary(run, unit, phase) for phase in phases}
 
 
 def unit_row(unit: str, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -361,6 +421,8 @@ def tabulate(rows: Sequence[Mapping[str, Any]], config: Exp03Config) -> Exp03Tab
         PREDICTORS,
         OUTCOMES,
         group="dataset",
+        # with one dataset the pooled rows would repeat its rows and double the Holm family
+        pooled=len(config.datasets) > 1,
         covariate="log_params",
         adjust="perm_p",
         n_permutations=config.analysis.n_permutations,
@@ -436,34 +498,4 @@ def read_tables(run: Run) -> Exp03Tables:
         exclusions=exclusions,
         bias=bias,
         bias_measure=str(summary["measure"]),
-    )
-
-
-def significant(table: Table, column: str, alpha: float) -> Table:
-    """The rows of a correlation table whose p-value ``column`` is below ``alpha``."""
-    return Table(
-        table.columns,
-        tuple(r for r in table if isinstance(p := r[column], float) and p < alpha),
-    )
-
-
-@dataclass(frozen=True)
-class UnitCounts:
-    """How many units of each kind, and over how many architectures and datasets."""
-
-    units: int
-    recurrent: int
-    feedforward: int
-    architectures: int
-    datasets: int
-
-
-def unit_counts(units: Table) -> UnitCounts:
-    """Count the units of a units table by kind, architecture and dataset."""
-    return UnitCounts(
-        units=len(units),
-        recurrent=len(units.where(kind=RECURRENT)),
-        feedforward=len(units.where(kind=FEEDFORWARD)),
-        architectures=len(set(units.column("arch"))),
-        datasets=len(set(units.column("dataset"))),
     )

@@ -8,21 +8,14 @@ import numpy as np
 
 from axionlab.phi.nulls import null_name
 from axionlab.protocols.base import provenance
-from axionlab.protocols.exp03.analysis import (
-    EXCLUSION_COLUMNS,
-    PREDICTORS,
-    Exp03Tables,
-    significant,
-    unit_counts,
-)
+from axionlab.protocols.exp03.analysis import ALPHA, EXCLUSION_COLUMNS, PREDICTORS, Exp03Tables
 from axionlab.protocols.exp03.config import OUTCOMES, Exp03Config
-from axionlab.report import Document, exclusions_text, figures
+from axionlab.report import Document, figures
 from axionlab.report.correlations import correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, Table
 
 SCATTER_PREDICTORS = ("phi_g_mib", "phi_star_mib", "big_phi", "ei", "log_params")
 NULL_MEASURES = ("mi", "phi_g_mib", "phi_star_mib", "si_mib")
-ALPHA = 0.05
 CORRELATION_SHOWN = (
     "predictor",
     "outcome",
@@ -39,6 +32,8 @@ CORRELATION_SHOWN = (
 
 
 def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
+    """Write the run's report (``report/report.md``, ``report.html``, figures) from its typed
+    tables; every finding it states is a field of ``tables``. Returns the HTML path."""
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
     units, pooled = tables.units, tables.pooled
@@ -50,20 +45,14 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
 
     doc.heading("Summary")
     doc.paragraph(_summary_text(config, tables))
-    doc.paragraph(
-        exclusions_text(
-            tables.exclusions.rows,
-            none="Every unit's outcomes and measures are defined; no unit is excluded.",
-            counted="Excluded ({n}; these values are nan in units.csv and every correlation counts "
-            "only defined rows, its n says how many)",
-        )
+    doc.exclusions(
+        tables.exclusions.rows,
+        EXCLUSION_COLUMNS,
+        source="tables/exclusions.csv",
+        none="Every unit's outcomes and measures are defined; no unit is excluded.",
+        counted="Excluded ({n}; these values are nan in units.csv and every correlation counts "
+        "only defined rows, its n says how many)",
     )
-    if tables.exclusions:
-        # a step that never happened is an empty cell, as in the CSV (Document shows None as text)
-        excluded = [
-            {**r, "step": "" if r["step"] is None else r["step"]} for r in tables.exclusions
-        ]
-        doc.table(excluded, EXCLUSION_COLUMNS, source="tables/exclusions.csv")
 
     doc.heading("Estimators and their bias")
     doc.paragraph(
@@ -90,11 +79,12 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
     )
 
     doc.heading("Predictors vs outcomes")
+    over = "pooled over datasets" if tables.has_pooled else "over all units (one dataset)"
     doc.figure(
         correlation_heatmap(
             pooled.rows, PREDICTORS, OUTCOMES, fig_dir / "correlations.png", alpha=ALPHA
         ),
-        f"Spearman ρ pooled over datasets; * = Holm-adjusted permutation p < {ALPHA}. "
+        f"Spearman ρ {over}; * = Holm-adjusted permutation p < {ALPHA}. "
         "Gaussian measures and Φ exist for recurrent units only.",
         source="correlations.csv",
     )
@@ -102,11 +92,12 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
         correlation_scatter(
             units.rows, pooled.rows, SCATTER_PREDICTORS, OUTCOMES, fig_dir / "scatter.png"
         ),
-        "Selected predictors against each outcome, with pooled ρ and bootstrap 95% CI.",
+        f"Selected predictors against each outcome, with {'pooled ' if tables.has_pooled else ''}"
+        "ρ and bootstrap 95% CI.",
         source="units.csv, correlations.csv",
     )
     doc.table(pooled.rows, CORRELATION_SHOWN, source="correlations.csv")
-    per_dataset = significant(tables.per_dataset, "perm_p", ALPHA)
+    per_dataset = tables.per_dataset_significant
     if per_dataset:
         doc.paragraph(f"Per-dataset tests with unadjusted permutation p < {ALPHA}:")
         doc.table(per_dataset.rows, CORRELATION_SHOWN, source="correlations.csv")
@@ -136,14 +127,14 @@ def build_report(run: Run, config: Exp03Config, tables: Exp03Tables) -> Path:
 
 
 def _summary_text(config: Exp03Config, tables: Exp03Tables) -> str:
-    counts = unit_counts(tables.units)
+    counts = tables.counts
     correlations = tables.correlations
     parts = [
         f"{counts.units} units ({counts.recurrent} recurrent, {counts.feedforward} "
         f"feed-forward; {counts.architectures} architectures, "
         f"{counts.datasets} dataset(s), {len(config.seeds)} seed(s))."
     ]
-    surviving = significant(correlations, "p_holm", ALPHA)
+    surviving = tables.surviving
     if surviving:
         listed = "; ".join(
             f"{r['predictor']} ~ {r['outcome']} [{r['dataset']}] "
@@ -157,7 +148,8 @@ def _summary_text(config: Exp03Config, tables: Exp03Tables) -> str:
     else:
         parts.append(
             f"No correlation survives Holm correction of permutation p-values at "
-            f"α = {ALPHA} over all {len(correlations)} tests (per dataset and pooled)."
+            f"α = {ALPHA} over all {len(correlations)} tests"
+            + (" (per dataset and pooled)." if tables.has_pooled else ".")
         )
     bias = tables.bias
     if bias.n:
@@ -166,15 +158,16 @@ def _summary_text(config: Exp03Config, tables: Exp03Tables) -> str:
             f"{bias.n_ci_above_null} of {bias.n} recurrent units (median null "
             f"{bias.median_null:.3g} nats, median observed/null {bias.median_ratio:.3g})."
         )
-    parts.append(
-        "Pooled rows mix datasets and probe kinds (recurrent ±1 EI, layer 0/1 EI): a "
-        "pooled correlation absent within each dataset reflects differences between "
-        "datasets, not between networks."
-    )
-    size = tables.pooled.where(predictor="log_params")
+    if tables.has_pooled:
+        parts.append(
+            "Pooled rows mix datasets and probe kinds (recurrent ±1 EI, layer 0/1 EI): a "
+            "pooled correlation absent within each dataset reflects differences between "
+            "datasets, not between networks."
+        )
+    size = tables.size_only
     if size:
         parts.append(
-            "Size alone (log_params) pooled: "
+            f"Size alone (log_params){' pooled' if tables.has_pooled else ''}: "
             + ", ".join(f"{r['outcome']} ρ = {r['rho']:.2f}" for r in size)
             + "; partial_rho controls every measure for it."
         )
