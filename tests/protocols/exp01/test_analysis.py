@@ -410,3 +410,14 @@ def test_findings_come_from_the_tables() -> None:
     assert tables.single_basin == ["mlp"]
     assert len(tables.structure_pooled) == 0
     assert tables.pooled_surviving.column("predictor") == ["a"]
+
+
+def test_unstable_and_scaled_units_are_named_per_strategy(config: Exp01Config) -> None:
+    phases = [_unit(config, i) for i in range(4)]
+    for i, action in ((1, analysis.WARNED), (3, analysis.SCALED)):
+        forget = dict(phases[i].forget) | {EWC: _forget(config, 0.6, stability_action=action)}
+        phases[i] = replace(phases[i], forget=forget)
+    tables = tables_of(config, phases)
+    assert tables.unstable(EWC).column("unit") == [phases[1].unit]
+    assert tables.scaled(EWC).column("unit") == [phases[3].unit]
+    assert len(tables.unstable(NAIVE)) == len(tables.scaled(NAIVE)) == 0

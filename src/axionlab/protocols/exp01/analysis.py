@@ -171,6 +171,11 @@ def stability_action_column(label: str) -> str:
     return f"stability_action_{label}"
 
 
+WARNED, SCALED = "warned", "scaled"
+"""The stability actions (:class:`axionlab.continual.stability.StabilityCheck`) of a strategy
+found unstable: run as configured, or strength lowered."""
+
+
 def strategy_labels(config: Exp01Config) -> list[str]:
     return [s.display for s in config.task_b.strategies]
 
@@ -187,6 +192,8 @@ def topology_names(config: Exp01Config) -> list[str]:
 
 
 def predictor_columns(config: Exp01Config) -> list[str]:
+    """The predictors correlated with every outcome: topology and control features,
+    curvature when on, and log parameter count."""
     topo = [*TOPOLOGY_FEATURES, *CONTROL_FEATURES]
     curvature = list(CURVATURE_FEATURES) if config.curvature.enabled else []
     return [*topo, *curvature, LOG_PARAMS]
@@ -199,6 +206,8 @@ def naive_outcome_columns(config: Exp01Config) -> list[str]:
 
 
 def outcome_columns(config: Exp01Config) -> list[str]:
+    """The outcomes each predictor is correlated with: naive fine-tuning's AURC and ret@k,
+    then each other strategy's benefit over naive."""
     return [*naive_outcome_columns(config), *map(benefit_column, benefit_labels(config))]
 
 
@@ -545,6 +554,16 @@ class Exp01Tables:
         rows = tuple(r for r in self.exclusions if r["reason"] not in (DIVERGED, TASK_A_DIVERGED))
         return Table(self.exclusions.columns, rows)
 
+    def unstable(self, label: str) -> Table:
+        """The units whose strategy ``label`` has a penalty step unstable under task B's
+        optimizer and ran as configured (stability action ``warned``)."""
+        return self.units.where(**{stability_action_column(label): WARNED})
+
+    def scaled(self, label: str) -> Table:
+        """The units whose strategy ``label`` had its strength lowered to the largest stable
+        value (stability action ``scaled``)."""
+        return self.units.where(**{stability_action_column(label): SCALED})
+
     @property
     def trained(self) -> Table:
         """The units whose task A did not diverge (the ones with planes and task B)."""
@@ -617,6 +636,8 @@ def tables_of(config: Exp01Config, phases: Sequence[UnitPhases]) -> Exp01Tables:
 
 
 def write_tables(run: Run, tables: Exp01Tables) -> None:
+    """Write every table of ``tables`` under the run (units, correlations, by-family,
+    structure when on, ridge, stability, exclusions, departures, summary.json)."""
     tables.units.write(run.path / UNITS_CSV)
     tables.correlations.write(run.path / CORRELATIONS_CSV)
     tables.by_family.write(run.path / BY_FAMILY_CSV)

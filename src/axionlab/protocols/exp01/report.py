@@ -35,7 +35,6 @@ from axionlab.protocols.exp01.analysis import (
     outcome_columns,
     plane_phase,
     predictor_columns,
-    stability_action_column,
     stability_ratio_column,
     strategy_labels,
     topology_phase,
@@ -254,14 +253,13 @@ def _trust_text(config: Exp01Config, tables: Exp01Tables) -> str:
     else:
         parts.append("No task-A or task-B training diverged.")
     for label in strategy_labels(config):
-        action = stability_action_column(label)
         unstable = [
             f"{r['unit']} (lr·curvature / limit = {r[stability_ratio_column(label)]:.3g})"
-            for r in tables.units.where(**{action: "warned"})
+            for r in tables.unstable(label)
         ]
         scaled = [
             f"{r['unit']} λ = {r[effective_strength_column(label)]:.4g}"
-            for r in tables.units.where(**{action: "scaled"})
+            for r in tables.scaled(label)
         ]
         if unstable:
             parts.append(
