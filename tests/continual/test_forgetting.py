@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from axionlab.continual import FORGETTING_STREAMS, L2, Strategy, forgetting_curve, learn_task
+from axionlab.continual import (
+    FORGETTING_STREAMS,
+    L2,
+    PenaltyStabilityError,
+    Strategy,
+    forgetting_curve,
+    learn_task,
+)
 from axionlab.continual.metrics import DIVERGED
 from axionlab.data import Dataset, Task
-from axionlab.errors import ConfigError
 from axionlab.repro import torch_generator
 from axionlab.train import TrainConfig
 
@@ -82,7 +88,14 @@ def test_an_unstable_step_is_the_diverged_state_with_nan_aurc(cl: SimpleNamespac
     unstable = TrainConfig(optimizer="sgd", lr=0.5, batch_size=30)  # lr·λ ≫ 2 for λ = 1e4
     model, a, b = _trained(cl)
     result = forgetting_curve(
-        model, a, b, L2(strength=1e4), unstable, eval_steps=STEPS, aurc_max_step=40
+        model,
+        a,
+        b,
+        L2(strength=1e4),
+        unstable,
+        eval_steps=STEPS,
+        aurc_max_step=40,
+        streams=_streams,
     )
     summary = result.summary()
     assert result.diverged and summary["diverged"] and summary["diverged_step"] is not None
@@ -90,13 +103,27 @@ def test_an_unstable_step_is_the_diverged_state_with_nan_aurc(cl: SimpleNamespac
     assert math.isnan(summary["ret@40"])
     assert summary["stability_action"] == "warned" and summary["stability_ratio"] >= 1.0
     model, a, b = _trained(cl)
-    with pytest.raises(ConfigError, match="unstable under SGD"):
+    with pytest.raises(PenaltyStabilityError, match="unstable under SGD"):
         forgetting_curve(
-            model, a, b, L2(strength=1e4), unstable, eval_steps=STEPS, stability="error"
+            model,
+            a,
+            b,
+            L2(strength=1e4),
+            unstable,
+            eval_steps=STEPS,
+            stability="error",
+            streams=_streams,
         )
     model, a, b = _trained(cl)
     scaled = forgetting_curve(
-        model, a, b, L2(strength=1e4), unstable, eval_steps=STEPS, stability="scale"
+        model,
+        a,
+        b,
+        L2(strength=1e4),
+        unstable,
+        eval_steps=STEPS,
+        stability="scale",
+        streams=_streams,
     )
     assert not scaled.diverged and math.isfinite(scaled.outcome.aurc)
     assert scaled.summary()["effective_strength"] < 1e4

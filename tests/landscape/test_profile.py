@@ -46,7 +46,14 @@ def test_hessian_fields_match_the_dense_hessian(tiny) -> None:
     x, y = tiny.make_data(n=17, d_in=3, classes=2)
     x = x.double()
     snap = tiny.snapshot(model)
-    profile = curvature_profile(model, F.cross_entropy, (x, y), hessian_tol=1e-8, trace_hvp=30)
+    profile = curvature_profile(
+        model,
+        F.cross_entropy,
+        (x, y),
+        hessian_tol=1e-8,
+        trace_hvp=30,
+        streams=lambda name: torch_generator(0, name),
+    )
     hessian = _dense(model, x, y)
     eigenvalues = torch.linalg.eigvalsh(hessian)
     assert profile.hessian_top_eig == pytest.approx(float(eigenvalues[-1]), rel=1e-6)

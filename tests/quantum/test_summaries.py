@@ -209,3 +209,8 @@ def test_counts_are_nested_and_monotone_in_the_threshold(
         td, var, order_threshold=order_threshold * 1.5, entropy_threshold=entropy_threshold
     )
     assert stricter.order_dependent <= found.order_dependent
+
+
+def test_a_variance_rounded_below_zero_reads_as_zero() -> None:
+    result = ordering_vs_entropy([0.2], [-1e-17], order_threshold=0.05, entropy_threshold=0.01)
+    assert result.entropy_sd_mean == 0.0 and result.entropy_blind == 1

@@ -10,6 +10,7 @@ from axionlab.continual.forgetting import (
     FORGETTING_STREAMS,
     ForgettingCurve,
     LearntTask,
+    PenaltyStabilityError,
     forgetting_curve,
     learn_task,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "LearntTask",
     "MemoryAwareSynapses",
     "OnlineEWC",
+    "PenaltyStabilityError",
     "Replay",
     "ReservoirBuffer",
     "RetentionResult",

@@ -26,7 +26,7 @@ from axionlab.continual.stability import StabilityCheck, StabilityMode, check_pe
 from axionlab.continual.strategies import Strategy, TaskContext
 from axionlab.continual.stream import RetentionResult, retention_curve
 from axionlab.data import Dataset, Task
-from axionlab.repro import torch_generator
+from axionlab.errors import ConfigError, UserError
 from axionlab.train import Augment, TrainConfig, TrainResult, all_finite, evaluate, train
 
 FORGETTING_STREAMS = ("strategy", "task_b")
@@ -34,8 +34,9 @@ FORGETTING_STREAMS = ("strategy", "task_b")
 consolidates task A, and task B's data order, strategy draws and new head rows."""
 
 
-def _default_streams(name: str) -> torch.Generator:
-    return torch_generator(0, name)
+class PenaltyStabilityError(ConfigError):
+    """The stability check of a strategy's penalty refused it (``stability="error"``, or a
+    setting the check cannot evaluate); the caller adds which unit and config key."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,7 +170,7 @@ def forgetting_curve(
     eval_steps: Sequence[int],
     aurc_max_step: int = 500,
     stability: StabilityMode = "warn",
-    streams: Callable[[str], torch.Generator] = _default_streams,
+    streams: Callable[[str], torch.Generator],
 ) -> ForgettingCurve:
     """Consolidate task A into ``strategy``, check its stability, train task B, score task A.
 
@@ -195,8 +196,9 @@ def forgetting_curve(
 
     Raises
     ------
-    ConfigError
-        With ``stability="error"`` when the penalty's step is unstable.
+    PenaltyStabilityError
+        When the stability check refuses the penalty (``stability="error"`` and an unstable
+        step); no other error of this function is one.
     """
     learnt = Task(
         index=0,
@@ -206,7 +208,10 @@ def forgetting_curve(
     )
     context = TaskContext(scenario="class_il", class_groups=None, generator=streams("strategy"))
     strategy.after_task(model, learnt, context)
-    check = check_penalty_stability(strategy, train_config, mode=stability)
+    try:
+        check = check_penalty_stability(strategy, train_config, mode=stability)
+    except UserError as err:
+        raise PenaltyStabilityError(str(err)) from None
     # every strategy sees the same task-B data order and new head rows
     curve = retention_curve(
         model,

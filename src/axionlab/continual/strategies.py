@@ -71,7 +71,7 @@ from torch.func import functional_call, grad, vmap
 
 from axionlab.checks import check_choice, check_count, check_positive, check_probability
 from axionlab.continual.buffer import ReservoirBuffer
-from axionlab.data.splits import Task, random_subset
+from axionlab.data.splits import Scenario, Task, random_subset
 from axionlab.errors import InputError
 from axionlab.landscape.fisher import (
     FISHER_ESTIMATORS,
@@ -84,7 +84,6 @@ from axionlab.registry import Registry
 
 Data = tuple[Tensor, Tensor]
 Params = dict[str, Tensor]
-Scenario = Literal["class_il", "task_il", "domain_il"]
 PenaltyForm = Literal["half", "full"]
 PENALTY_FORMS: tuple[PenaltyForm, ...] = get_args(PenaltyForm)
 

@@ -29,9 +29,9 @@ from axionlab.continual.metrics import (
     forward_transfer,
     retention_outcome,
 )
-from axionlab.continual.strategies import Data, Scenario, Strategy, TaskContext, build_strategy
+from axionlab.continual.strategies import Data, Strategy, TaskContext, build_strategy
 from axionlab.data.core import Dataset
-from axionlab.data.splits import SCENARIOS, Task, Variant, make_stream
+from axionlab.data.splits import SCENARIOS, Scenario, Task, Variant, make_stream
 from axionlab.errors import InputError
 from axionlab.models import build_model, expand_head, get_head
 from axionlab.repro import torch_generator

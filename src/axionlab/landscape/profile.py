@@ -19,7 +19,6 @@ from axionlab.landscape._common import Data, LossFn
 from axionlab.landscape.fisher import FisherKind, fisher_diagonal, fisher_trace
 from axionlab.landscape.hessian import hessian_top_eigenvalues, hessian_trace
 from axionlab.landscape.sharpness import sharpness
-from axionlab.repro import torch_generator
 
 Streams = Callable[[str], torch.Generator]
 """``streams(name)``: the random stream of the probe ``name``."""
@@ -27,10 +26,6 @@ Streams = Callable[[str], torch.Generator]
 PROFILE_STREAMS = ("lanczos", "hutch", "fisher")
 """The stream names :func:`curvature_profile` asks for: the Lanczos start vector, the Hutch++
 probe vectors, and the Fisher's sampled labels (``fisher="sampled"``)."""
-
-
-def _default_streams(name: str) -> torch.Generator:
-    return torch_generator(0, name)
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ def curvature_profile(
     trace_hvp: int = 30,
     fisher: FisherKind = "empirical",
     sharpness_rho: float = 0.05,
-    streams: Streams = _default_streams,
+    streams: Streams,
 ) -> CurvatureProfile:
     """Hessian top eigenvalue and trace, Fisher trace and (adaptive) sharpness of ``model``.
 

@@ -46,6 +46,8 @@ CLOSED_FORM_QUANTITIES = tuple(f.name for f in fields(ClosedForm))
 """The quantities that can have a closed form (:class:`ClosedForm` fields)."""
 NONFINITE_CURVE = "nonfinite_curve"
 """Reason a decay rate is NaN: the curve holds a NaN or an infinity."""
+VARIANCE_ROUNDING = 1e-12
+"""How far below zero a computed variance may fall by rounding and still be read as 0 (nats²)."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ def ordering_vs_entropy(
     Raises
     ------
     InputError
-        If the inputs differ in length, a variance is negative or a threshold is not positive.
+        If the inputs differ in length, a variance is negative beyond rounding
+        (:data:`VARIANCE_ROUNDING`, which is read as 0) or a threshold is not positive.
     """
     td = np.asarray(trace_distance, dtype=np.float64).ravel()
     var = np.asarray(entropy_var, dtype=np.float64).ravel()
@@ -191,6 +194,8 @@ def ordering_vs_entropy(
     entropy_threshold = check_positive("entropy_threshold", entropy_threshold)
     keep = np.isfinite(td) & np.isfinite(var)
     td, var = td[keep], var[keep]
+    # a variance computed as E[x²] − E[x]² can land a rounding error below zero
+    var = np.where((var < 0) & (var > -VARIANCE_ROUNDING), 0.0, var)
     if (var < 0).any():
         raise InputError(f"entropy_var must be >= 0, got {float(var.min())!r}")
     if td.size == 0:

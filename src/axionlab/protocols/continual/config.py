@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from axionlab.config import RunConfig, Section
+from axionlab.data.splits import Scenario
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
@@ -18,15 +19,13 @@ from axionlab.protocols.sections import (
 )
 from axionlab.train import TrainConfig
 
-ScenarioName = Literal["class_il", "task_il", "domain_il"]
-
 
 class StreamSection(Section):
     """How the dataset is cut into tasks, and under which scenarios the stream is learnt."""
 
     n_tasks: int = Field(default=5, ge=2)
     variant: Literal["split", "permuted", "rotated"] = "split"
-    scenarios: list[ScenarioName] = Field(default=["class_il", "task_il"], min_length=1)
+    scenarios: list[Scenario] = Field(default=["class_il", "task_il"], min_length=1)
 
     @field_validator("scenarios")
     @classmethod
@@ -55,5 +54,5 @@ class ContinualConfig(RunConfig):
 class ContinualUnit:
     """What one unit is about: a scenario and a strategy (the seed is ``Unit.seed``)."""
 
-    scenario: ScenarioName
+    scenario: Scenario
     strategy: StrategySpec

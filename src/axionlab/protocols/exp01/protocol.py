@@ -12,7 +12,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from axionlab.collapse.structure import structure_profile
-from axionlab.continual import build_strategy, forgetting_curve, learn_task
+from axionlab.continual import PenaltyStabilityError, build_strategy, forgetting_curve, learn_task
 from axionlab.data import Dataset, random_subset
 from axionlab.errors import ConfigError
 from axionlab.landscape import curvature_profile, loss_plane, plane_basins, random_directions
@@ -143,7 +143,7 @@ def _forget(
     streams = lambda name: ctx.generator(name, uid)  # noqa: E731
     try:
         curve = forgetting_curve(model, *ab, strategy, streams=streams, **tb.curve_options())
-    except ConfigError as err:
+    except PenaltyStabilityError as err:
         raise ConfigError(f"task_b.stability (unit {uid}): {err}") from None
     write_npz(out / "curve.npz", curve.arrays())
     return curve.summary()
