@@ -237,9 +237,33 @@ def test_findings_are_the_tables_read_aloud(tables: a.Exp04Tables) -> None:
     assert found.predicted_ordering_max == 0.0
     by_level = [td for _, td in found.ordering_by_level]
     assert by_level == sorted(by_level, reverse=True)
-    assert [k for k, _ in found.ordering_by_diversity] == [1, 3]
-    assert [n for n, _ in found.echo_rate_by_noise] == ["none", "amplitude_damping"]
-    assert math.isinf(dict(found.echo_rate_by_noise)["amplitude_damping"])  # a plain mean
+    assert [m.key for m in found.ordering_by_diversity] == [1, 3]
+    assert [m.key for m in found.echo_rate_by_noise] == ["none", "amplitude_damping"]
+    # every mean counts only the units whose value is defined (an infinite rate is not)
+    damped = tables.results.where(noise="amplitude_damping").floats("echo_rate")
+    assert np.isinf(damped).any()
+    echo = {m.key: m for m in found.echo_rate_by_noise}["amplitude_damping"]
+    finite = damped[np.isfinite(damped)]
+    assert echo.n == finite.size < damped.size and echo.mean == pytest.approx(finite.mean())
+    entropy = tables.entropy
+    assert [e.noise_level for e in found.entropy_levels] == [
+        str(r["noise_level"]) for r in entropy if r["noise"] == a.ENTROPY_NOISE
+    ]
+    assert all(level != a.ENTROPY_NOISE for level, _ in found.entropy_blind_elsewhere)
+
+
+def test_beyond_groups_mean_only_defined_points_and_say_how_many() -> None:
+    point = {"pool": "haar", "noise": "amplitude_damping", "n_qubits": 2}
+    means = {column: 1.0 for column in a.BEYOND_MEAN.values()}
+    beyond = [
+        point | means,
+        point | means | {"echo_rate_mean": math.inf},
+        point | means | {"echo_rate_mean": 3.0},
+    ]
+    (row,) = a.beyond_groups(beyond)
+    assert row["n_points"] == 3 and row["echo_rate_mean"] == 2.0
+    assert row[a.BEYOND_GROUP_N["echo_rate_mean"]] == 2
+    assert row[a.BEYOND_GROUP_N["fidelity_rate_mean"]] == 3
 
 
 def test_report_groups_partition_the_units_and_points(tables: a.Exp04Tables) -> None:

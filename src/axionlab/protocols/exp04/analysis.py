@@ -51,7 +51,14 @@ from axionlab.stats import group_rows, summarise_groups
 
 PHASE = "sequence"
 CURVES = SEQUENCE_CURVES
-"""The per-length arrays of ``curves.npz`` (besides ``lengths`` and ``closed_<quantity>``)."""
+"""The per-length arrays of ``curves.npz`` (besides ``lengths`` and :func:`closed_curve`)."""
+
+
+def closed_curve(quantity: str) -> str:
+    """The ``curves.npz`` array of ``quantity``'s closed-form prediction (when it has one)."""
+    return f"closed_{quantity}"
+
+
 DECAYS = {"fidelity": "fidelity", "purity": "purity", "echo": "loschmidt_echo"}
 """Summary prefix → the decaying curve it is fitted to."""
 AT_LONGEST = {
@@ -109,7 +116,16 @@ EXCLUSION_COLUMNS = ("unit", "what", "reason")
 GROUP_COLUMNS = ("pool", "noise", "n_qubits")
 """How the report groups sweep points (closed forms, points beyond closed form)."""
 CLOSED_GROUP_COLUMNS = (*GROUP_COLUMNS, "n_units", "closed_form_quantities", "closed_form_max_dev")
-BEYOND_GROUP_COLUMNS = (*GROUP_COLUMNS, "n_points", *BEYOND_MEAN.values())
+BEYOND_GROUP_N = {column: f"n_{metric}" for metric, column in BEYOND_MEAN.items()}
+"""How many points of a group have each per-point mean defined (its group mean counts those)."""
+BEYOND_GROUP_COLUMNS = (
+    *GROUP_COLUMNS,
+    "n_points",
+    *(c for column in BEYOND_MEAN.values() for c in (column, BEYOND_GROUP_N[column])),
+)
+ENTROPY_NOISE = "amplitude_damping"
+"""The noise model whose levels the summary states one by one: the non-unital channel, under
+which the measurement entropy can stay flat while the ordering still matters."""
 
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.csv"
@@ -371,6 +387,28 @@ def read_tables(run: Run) -> Exp04Tables:
 
 
 @dataclass(frozen=True)
+class MeanOf:
+    """A mean over the units of one group that have the value defined (finite), and how many."""
+
+    key: Any
+    mean: float
+    """nan when no unit of the group has the value defined."""
+    n: int
+
+
+@dataclass(frozen=True)
+class EntropyLevel:
+    """One :data:`ENTROPY_NOISE` level of ordering_vs_entropy: of ``n_units`` units with k ≥ 2,
+    ``order_dependent`` depend on the ordering and ``entropy_blind`` of those keep the
+    measurement entropy flat."""
+
+    noise_level: str
+    n_units: int
+    order_dependent: int
+    entropy_blind: int
+
+
+@dataclass(frozen=True)
 class Findings:
     """The numbers behind the report's summary bullets (no expectation is written in)."""
 
@@ -383,22 +421,27 @@ class Findings:
     ordering_by_level: tuple[tuple[str, float], ...]
     """(noise level, mean trace distance between orderings) of ordering_vs_entropy, largest
     first."""
-    ordering_by_diversity: tuple[tuple[int, float], ...]
-    """(k, mean trace distance) over every unit whose ordering effect no closed form fixes."""
+    ordering_by_diversity: tuple[MeanOf, ...]
+    """Mean trace distance per k over every unit whose ordering effect no closed form fixes."""
     predicted_ordering_max: float | None
     """Largest trace distance where a closed form says ordering has no effect (None: no unit)."""
-    echo_rate_by_noise: tuple[tuple[str, float], ...]
-    """(noise model, mean Loschmidt-echo decay rate over every unit with it)."""
+    echo_rate_by_noise: tuple[MeanOf, ...]
+    """Mean Loschmidt-echo decay rate per noise model over every unit with it."""
+    entropy_levels: tuple[EntropyLevel, ...]
+    """Every :data:`ENTROPY_NOISE` level of ordering_vs_entropy, in table order."""
+    entropy_blind_elsewhere: tuple[tuple[str, float], ...]
+    """(noise level, entropy-blind fraction) of every other level with an order-dependent unit."""
 
 
-def _mean_by(
-    rows: Sequence[Mapping[str, Any]], key: str, value: str
-) -> tuple[tuple[Any, float], ...]:
-    """Plain mean (nan or inf propagate) of ``value`` per ``key``, in order of first appearance."""
-    return tuple(
-        (group[0][key], float(np.mean([float(r[value]) for r in group])))
-        for group in group_rows(rows, key)
-    )
+def _mean_by(rows: Sequence[Mapping[str, Any]], key: str, value: str) -> tuple[MeanOf, ...]:
+    """Mean of ``value`` per ``key`` over the finite values only (:func:`finite_mean`), with
+    their number, in order of first appearance."""
+    out = []
+    for group in group_rows(rows, key):
+        values = [float(r[value]) for r in group]
+        n = sum(math.isfinite(v) for v in values)
+        out.append(MeanOf(group[0][key], finite_mean(values), n))
+    return tuple(out)
 
 
 def findings(tables: Exp04Tables) -> Findings:
@@ -423,6 +466,21 @@ def findings(tables: Exp04Tables) -> Findings:
         ),
         predicted_ordering_max=max(predicted) if predicted else None,
         echo_rate_by_noise=_mean_by(rows, "noise", "echo_rate"),
+        entropy_levels=tuple(
+            EntropyLevel(
+                str(r["noise_level"]),
+                int(r["n_units"]),
+                int(r["order_dependent"]),
+                int(r["entropy_blind"]),
+            )
+            for r in entropy
+            if r["noise"] == ENTROPY_NOISE
+        ),
+        entropy_blind_elsewhere=tuple(
+            (str(r["noise_level"]), float(r["entropy_blind_fraction"]))
+            for r in entropy
+            if r["noise"] != ENTROPY_NOISE and r["order_dependent"]
+        ),
     )
 
 
@@ -446,13 +504,16 @@ def closed_form_groups(results: Iterable[Mapping[str, Any]]) -> Table:
 
 def beyond_groups(beyond: Iterable[Mapping[str, Any]]) -> Table:
     """The points beyond closed form per pool × noise model × register size: how many, and the
-    plain mean of each of their per-point means."""
+    mean of each of their per-point means over the points where it is defined (finite), with
+    that number (:data:`BEYOND_GROUP_N`)."""
     rows = []
     for group in group_rows(beyond, *GROUP_COLUMNS):
         row: dict[str, Any] = {k: group[0][k] for k in GROUP_COLUMNS}
         row["n_points"] = len(group)
         for column in BEYOND_MEAN.values():
-            row[column] = float(np.mean([float(r[column]) for r in group]))
+            values = [float(r[column]) for r in group]
+            row[column] = finite_mean(values)
+            row[BEYOND_GROUP_N[column]] = sum(math.isfinite(v) for v in values)
         rows.append(row)
     return Table.of(rows, BEYOND_GROUP_COLUMNS)
 

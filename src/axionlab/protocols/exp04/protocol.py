@@ -42,7 +42,7 @@ def curve_arrays(result: SequenceResult) -> dict[str, np.ndarray]:
     for name in CLOSED_FORM_QUANTITIES:
         predicted = getattr(result.closed_form, name)
         if predicted is not None:
-            arrays[f"closed_{name}"] = predicted.cpu().numpy()
+            arrays[analysis.closed_curve(name)] = predicted.cpu().numpy()
     return arrays
 
 

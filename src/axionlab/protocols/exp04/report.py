@@ -24,8 +24,8 @@ from axionlab.protocols.exp04.analysis import (
     ReportTables,
 )
 from axionlab.protocols.exp04.config import AnalysisSection, Exp04Config
-from axionlab.report import Document, exclusions_text, figures
-from axionlab.runs import Run, Table
+from axionlab.report import Document, figures
+from axionlab.runs import Run
 
 CLOSED_FORM_TEXT = (
     "closed_form is true at a unit when at least one measured quantity has an exact prediction; "
@@ -43,6 +43,9 @@ ENTROPY_SHOWN = tuple(c for c in ENTROPY_COLUMNS if c not in ("noise", "strength
 
 
 def build_report(run: Run, config: Exp04Config, view: ReportTables) -> Path:
+    """Write the run's report (``report/report.md``, ``report.html``, figures) from
+    :func:`~.analysis.report_tables`; every finding it states is in ``view``. Returns the HTML
+    path."""
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
     tables = view.tables
@@ -53,17 +56,15 @@ def build_report(run: Run, config: Exp04Config, view: ReportTables) -> Path:
     )
 
     doc.heading("Summary")
-    doc.bullets(_findings(config, view.findings, tables.entropy))
-    doc.paragraph(
-        exclusions_text(
-            tables.exclusions.rows,
-            none="Every unit's decay rates are defined; no unit is excluded.",
-            counted="Excluded ({n}; these values are nan in results.csv and every mean counts only "
-            "defined units, its n says how many)",
-        )
+    doc.bullets(_findings(config, view.findings))
+    doc.exclusions(
+        tables.exclusions.rows,
+        EXCLUSION_COLUMNS,
+        source=EXCLUSIONS_FILE,
+        none="Every unit's decay rates are defined; no unit is excluded.",
+        counted="Excluded ({n}; these values are nan in results.csv and every mean counts only "
+        "defined units, its n says how many)",
     )
-    if tables.exclusions:
-        doc.table(tables.exclusions.rows, EXCLUSION_COLUMNS, source=EXCLUSIONS_FILE)
 
     doc.heading("Stability: decay with sequence length")
     doc.figure(
@@ -116,7 +117,7 @@ def build_report(run: Run, config: Exp04Config, view: ReportTables) -> Path:
     return doc.write(report_dir)
 
 
-def _findings(config: Exp04Config, found: Findings, entropy: Table) -> list[str]:
+def _findings(config: Exp04Config, found: Findings) -> list[str]:
     """Plain statements of what this run measured (no expectation is written in)."""
     out = [
         f"{found.n_units} units: {found.n_points} sweep points × {len(config.seeds)} seed(s); "
@@ -137,7 +138,9 @@ def _findings(config: Exp04Config, found: Findings, entropy: Table) -> list[str]
     if found.ordering_by_diversity:
         out.append(
             "Same measure by diversity k (all noise levels): "
-            + ", ".join(f"k = {k}: {v:.3f}" for k, v in found.ordering_by_diversity)
+            + ", ".join(
+                f"k = {m.key}: {m.mean:.3f} (n = {m.n})" for m in found.ordering_by_diversity
+            )
             + "."
         )
     if found.predicted_ordering_max is not None:
@@ -145,35 +148,36 @@ def _findings(config: Exp04Config, found: Findings, entropy: Table) -> list[str]
             f"Where a closed form says ordering has no effect (commuting z_rotation pool), "
             f"the measured trace distance is at most {found.predicted_ordering_max:.2g}."
         )
-    out.extend(_entropy_findings(config.analysis, entropy))
+    out.extend(_entropy_findings(config.analysis, found))
     out.append(
-        "Mean Loschmidt-echo decay rate −ln p per step: "
-        + ", ".join(f"{k} {v:.3g}" for k, v in found.echo_rate_by_noise)
+        "Mean Loschmidt-echo decay rate −ln p per step (over the units where it is defined): "
+        + ", ".join(f"{m.key} {m.mean:.3g} (n = {m.n})" for m in found.echo_rate_by_noise)
         + "."
     )
     return out
 
 
-def _entropy_findings(analysis: AnalysisSection, entropy: Table) -> list[str]:
+def _entropy_findings(analysis: AnalysisSection, found: Findings) -> list[str]:
     out = []
-    for r in entropy.where(noise="amplitude_damping"):
+    for level in found.entropy_levels:
         verdict = (
-            f"{r['entropy_blind']} of them keep the measurement-entropy sd below "
+            f"{level.entropy_blind} of them keep the measurement-entropy sd below "
             f"{analysis.entropy_threshold} nats, so entropy alone misses their order "
             "dependence"
-            if r["entropy_blind"]
+            if level.entropy_blind
             else "entropy varies with the ordering in all of them"
         )
         out.append(
-            f"{r['noise_level']}: {r['order_dependent']} of {r['n_units']} units with k ≥ 2 are "
-            f"order-dependent (trace distance > {analysis.order_threshold}); {verdict}."
+            f"{level.noise_level}: {level.order_dependent} of {level.n_units} units with k ≥ 2 "
+            f"are order-dependent (trace distance > {analysis.order_threshold}); {verdict}."
         )
-    others = [r for r in entropy if r["noise"] != "amplitude_damping" and r["order_dependent"]]
-    if others:
+    if found.entropy_blind_elsewhere:
         out.append(
             "Entropy-blind fraction of order-dependent units for the other noise "
             "levels: "
-            + ", ".join(f"{r['noise_level']} {r['entropy_blind_fraction']:.2f}" for r in others)
+            + ", ".join(
+                f"{level} {fraction:.2f}" for level, fraction in found.entropy_blind_elsewhere
+            )
             + "."
         )
     return out
