@@ -23,10 +23,12 @@ from axionlab.protocols.continual.analysis import (
     PHASE,
     RESULT_COLUMNS,
     SUMMARY_COLUMNS,
+    ContinualTables,
     analyse,
     headline,
     read_tables,
     summarise,
+    where_diverged,
 )
 from axionlab.runs import Run, Table, phase_key
 
@@ -159,3 +161,14 @@ def test_headline_is_mean_average_accuracy_per_scenario_and_label(tmp_path: Path
     ]
     assert metrics["avg_acc/class_il/naive"] == pytest.approx(NAIVE[:, 0].mean())
     assert math.isnan(metrics["avg_acc/task_il/replay-big"])
+
+
+def test_a_divergence_names_where_it_stopped_and_never_prints_none() -> None:
+    row = {"unit": "u", "diverged_task": 2, "diverged_step": 17}
+    assert where_diverged(row) == "u in task 2 at step 17"
+    assert where_diverged(row | {"diverged_step": None}) == "u in task 2"
+    assert "None" not in where_diverged(row | {"diverged_task": None, "diverged_step": None})
+    results = Table.of(
+        [{"unit": "a", "diverged": False}, {"unit": "b", "diverged": True}],
+    )
+    assert ContinualTables(results, Table((), ())).diverged.column("unit") == ["b"]

@@ -61,6 +61,22 @@ class ContinualTables:
     results: Table
     summary: Table
 
+    @property
+    def diverged(self) -> Table:
+        """The units whose stream diverged (their metrics are nan and left out of the summary)."""
+        return self.results.where(diverged=True)
+
+
+def where_diverged(row: Mapping[str, Any]) -> str:
+    """Where a diverged unit's stream stopped, as the report states it: ``<unit> in task <t> at
+    step <s>``; a task or step the unit did not record is left out rather than shown as None."""
+    text = str(row["unit"])
+    if row["diverged_task"] is not None:
+        text += f" in task {row['diverged_task']}"
+    if row["diverged_step"] is not None:
+        text += f" at step {row['diverged_step']}"
+    return text
+
 
 def result_row(summary: Mapping[str, Any], unit: str) -> dict[str, Any]:
     """One row of ``results.csv`` from the summary a unit's ``stream`` phase stored."""

@@ -17,6 +17,7 @@ from axionlab.protocols.continual.analysis import (
     RESULTS_FILE,
     SUMMARY_FILE,
     ContinualTables,
+    where_diverged,
 )
 from axionlab.protocols.continual.config import ContinualConfig
 from axionlab.report import Document, figures
@@ -32,6 +33,8 @@ def _percent(mean: float, high: float) -> str:
 
 
 def build_report(run: Run, config: ContinualConfig, tables: ContinualTables) -> Path:
+    """Write the run's report (``report/report.md``, ``report.html``, figures) from its typed
+    tables and stored stream curves. Returns the HTML path."""
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
     results, summary = tables.results, tables.summary
@@ -48,15 +51,10 @@ def build_report(run: Run, config: ContinualConfig, tables: ContinualTables) -> 
         f"'{config.dataset.name}', model {config.architecture.display}. Cells: mean ± half-width "
         "of the 95% Student-t interval over seeds, in %."
     )
-    diverged = results.where(diverged=True)
+    diverged = tables.diverged
     doc.paragraph(
         "Diverged (a non-finite loss or weight; the stream stopped there, its metrics are nan "
-        "and excluded from the summary): "
-        + "; ".join(
-            f"{r['unit']} in task {r['diverged_task']} at step {r['diverged_step']}"
-            for r in diverged
-        )
-        + "."
+        "and excluded from the summary): " + "; ".join(where_diverged(r) for r in diverged) + "."
         if len(diverged)
         else "No unit's training diverged."
     )
