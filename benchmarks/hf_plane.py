@@ -27,8 +27,8 @@ import torch
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[dict[str, torch.Tensor]]]:
-    from axionlab.landscape import seeded_directions
-    from axionlab.models import HFLogits, build_model
+    from axionlab.landscape import HFLogits, seeded_directions
+    from axionlab.models import build_model
 
     config = {
         "model_type": "gpt2",
@@ -68,8 +68,8 @@ def _plain(model: Any, batch: Any, directions: list[dict[str, torch.Tensor]], ax
 
 def worker(args: argparse.Namespace) -> None:
     """Run one method and print a JSON record."""
-    from axionlab.landscape import loss_plane
-    from axionlab.models import count_parameters, probe_data, token_cross_entropy
+    from axionlab.landscape import loss_plane, probe_data, token_cross_entropy
+    from axionlab.models import count_parameters
 
     torch.set_num_threads(args.threads)
     model, probe, batch, directions = _setup(args)

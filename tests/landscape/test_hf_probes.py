@@ -10,22 +10,20 @@ from torch import nn
 pytest.importorskip("transformers")
 
 from axionlab.landscape import (
+    HFLogits,
     fisher_diagonal,
     hessian_top_eigenvalues,
     hessian_trace,
     loss_line,
     loss_plane,
+    probe_data,
     random_directions,
     seeded_directions,
-    sharpness,
-)
-from axionlab.models import (
-    HFLogits,
-    build_model,
-    probe_data,
     sequence_fisher_diagonal,
+    sharpness,
     token_cross_entropy,
 )
+from axionlab.models import build_model
 
 VOCAB, SEQ = 64, 16
 

@@ -35,6 +35,12 @@ from axionlab.landscape.hessian import (
     hessian_top_eigenvalues,
     hessian_trace,
 )
+from axionlab.landscape.hf import (
+    HFLogits,
+    probe_data,
+    sequence_fisher_diagonal,
+    token_cross_entropy,
+)
 from axionlab.landscape.profile import PROFILE_STREAMS, CurvatureProfile, curvature_profile
 from axionlab.landscape.sharpness import Sharpness, loss_barrier, sharpness
 from axionlab.landscape.surface import LossLine, LossSurface, interpolate, loss_line, loss_plane
@@ -44,6 +50,7 @@ __all__ = [
     "BasinArea",
     "BasinRadii",
     "CurvatureProfile",
+    "HFLogits",
     "HessianEigen",
     "HessianOperator",
     "LossLine",
@@ -69,9 +76,12 @@ __all__ = [
     "loss_line",
     "loss_plane",
     "plane_basins",
+    "probe_data",
     "random_directions",
     "seeded_directions",
+    "sequence_fisher_diagonal",
     "sharpness",
+    "token_cross_entropy",
     "trajectory_directions",
     "transposed_weights",
 ]

@@ -16,12 +16,6 @@ from axionlab.models.core import (
     set_head,
 )
 from axionlab.models.hf import LMScore, evaluate_lm, lm_loss, next_token_accuracy
-from axionlab.models.hf_probe import (
-    HFLogits,
-    probe_data,
-    sequence_fisher_diagonal,
-    token_cross_entropy,
-)
 from axionlab.models.recurrent import candidate_drive, hidden_states, is_recurrent
 from axionlab.models.zoo import (
     PAPER_INPUT_SHAPE,
@@ -41,7 +35,6 @@ __all__ = [
     "SEQUENCE_MODELS",
     "SMALL_MODELS",
     "Classifier",
-    "HFLogits",
     "LMScore",
     "PaperTarget",
     "build_model",
@@ -55,9 +48,6 @@ __all__ = [
     "is_recurrent",
     "lm_loss",
     "next_token_accuracy",
-    "probe_data",
-    "sequence_fisher_diagonal",
     "set_head",
-    "token_cross_entropy",
     "wrn_parameter_count",
 ]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor, nn
 
+from axionlab.checks import check_choice
 from axionlab.data.offline import import_transformers
 from axionlab.errors import ConfigError, DataError, InputError, did_you_mean
 from axionlab.models.core import MODELS, Builder
@@ -52,15 +53,6 @@ _AUTO_CLASSES = {
     "sequence_classification": "AutoModelForSequenceClassification",
     "image_classification": "AutoModelForImageClassification",
 }
-
-
-def _check_choice(field: str, value: str, choices: Iterable[str]) -> None:
-    choices = list(choices)
-    if value not in choices:
-        raise ConfigError(
-            f"hf: {field} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}."
-            f"{did_you_mean(value, choices)}"
-        )
 
 
 def check_checkpoint(path: str | Path) -> Path:
@@ -259,8 +251,8 @@ def hf(
     InputError
         ``input_shape`` or ``num_classes`` does not fit the model.
     """
-    _check_choice("task", task, TASKS)
-    _check_choice("dtype", dtype, DTYPES)
+    check_choice("hf: task", task, tuple(TASKS), error=ConfigError)
+    check_choice("hf: dtype", dtype, tuple(DTYPES), error=ConfigError)
     if (path is None) == (config is None):
         raise ConfigError(
             "hf: give exactly one of options.path (a local checkpoint directory) or "
