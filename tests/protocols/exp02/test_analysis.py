@@ -25,6 +25,11 @@ def config() -> Exp02Config:
     )
 
 
+MEM_CENSORED = a.capacity_column("mem", "n_censored")
+MEM_REASON, CUT_REASON = a.reason_column("mem"), a.reason_column("cut")
+MEM_BITS = a.capacity_column("mem", "bits")
+
+
 def _row(unit: str, kind: str, i: int, **cells: object) -> dict[str, object]:
     """A results.csv row: capacity ∝ total parameters (H-mem) and ∝ partition cut (H-cut)."""
     row: dict[str, object] = dict.fromkeys(a.RESULT_COLUMNS, 0)
@@ -62,14 +67,14 @@ def _same(x: Table, y: Table) -> bool:
 
 
 def test_a_censored_capacity_is_never_fitted(config):
-    censored = {"mlp-3": {"mem_n_censored": 1, "mem_bits_reason": "censored"}}
+    censored = {"mlp-3": {MEM_CENSORED: 1, MEM_REASON: "censored"}}
     fits, _ = a.fit_table(_family(**censored), config)
     mem = Table.of(fits, a.FIT_COLUMNS).where(hypothesis="H-mem")
     assert set(mem.column("n")) == {7} and set(mem.column("n_dropped")) == {1}
     assert set(Table.of(fits, a.FIT_COLUMNS).where(hypothesis="H-cut").column("n")) == {8}
     # Whatever value the censored search stopped at, the fits do not move.
     for bits in (1e9, -1.0, math.nan, 0.0):
-        moved = {"mlp-3": {**censored["mlp-3"], "mem_bits": bits}}
+        moved = {"mlp-3": {**censored["mlp-3"], MEM_BITS: bits}}
         again, _ = a.fit_table(_family(**moved), config)
         assert _same(Table.of(again, a.FIT_COLUMNS), Table.of(fits, a.FIT_COLUMNS))
 
@@ -119,7 +124,7 @@ def test_a_nonpositive_measure_leaves_every_fit_and_is_named(config):
 
 
 def test_too_few_fitted_architectures_is_inconclusive_not_an_error(config):
-    censored = {f"mlp-{i}": {"mem_n_censored": 2, "mem_bits_reason": "censored"} for i in range(6)}
+    censored = {f"mlp-{i}": {MEM_CENSORED: 2, MEM_REASON: "censored"} for i in range(6)}
     results = _family(**censored)
     fits, verdicts = a.fit_table(results, config)
     v = verdicts["H-mem"].verdict
@@ -158,7 +163,7 @@ def test_result_row_records_reasons_and_ratios_from_the_phases(tmp_path):
     assert (row["widths"], row["cut_layer"]) == ("2", "conv0")
     assert row["bits_per_param"] == 0.5 and row["bits_per_trainable_param"] == 20 / 32
     assert math.isnan(row["cut_bits_per_partition_cut"])  # a zero cut: undefined, not infinite
-    assert (row["mem_bits_reason"], row["cut_bits_reason"]) == ("censored", "")
+    assert (row[MEM_REASON], row[CUT_REASON]) == ("censored", "")
     assert row["measures_reason"] == "nonpositive_partition_cut"
 
 
@@ -184,9 +189,7 @@ def test_cover_summary_and_rows_give_the_z_of_the_fifty_percent_point(tmp_path, 
 
 
 def test_tables_round_trip_typed(tmp_path, config):
-    results = _family(
-        ("mlp", "cnn"), **{"mlp-1": {"mem_n_censored": 1, "mem_bits_reason": "censored"}}
-    )
+    results = _family(("mlp", "cnn"), **{"mlp-1": {MEM_CENSORED: 1, MEM_REASON: "censored"}})
     fits, verdicts = a.fit_table(results, config)
     cover = [
         {
@@ -220,10 +223,10 @@ def test_tables_round_trip_typed(tmp_path, config):
     )
     a.write_tables(tmp_path, tables)
     back = a.read_tables(Run(tmp_path))
-    assert back.results.column("mem_n_censored")[:2] == [0, 1]
-    assert back.results.column("mem_bits_reason")[:2] == ["", "censored"]
+    assert back.results.column(MEM_CENSORED)[:2] == [0, 1]
+    assert back.results.column(MEM_REASON)[:2] == ["", "censored"]
     assert back.results.column("unit") == results.column("unit")
-    np.testing.assert_array_equal(back.results.floats("mem_bits"), results.floats("mem_bits"))
+    np.testing.assert_array_equal(back.results.floats(MEM_BITS), results.floats(MEM_BITS))
     assert _same(back.fits, tables.fits) and back.fits.columns == a.FIT_COLUMNS
     assert back.verdicts == verdicts and isinstance(back.verdicts["H-mem"].verdict, LawVerdict)
     assert back.readout.column("trained_n_censored") == [1] and back.cover.column("N") == [4]

@@ -37,7 +37,7 @@ from axionlab.capacity import (
     law_verdict,
     measure_exclusion,
 )
-from axionlab.protocols.base import require_phase
+from axionlab.protocols.base import phase_summary, require_phase
 from axionlab.protocols.exp02.config import Exp02Config
 from axionlab.runs import (
     Run,
@@ -142,6 +142,11 @@ SCHEMA: dict[str, Parser] = {
 """Parsers of every column of the tables (any other column is a float)."""
 
 
+def cover_key(n: int) -> str:
+    """Key in the ``cover`` phase summary of the calibration at dimension ``n``."""
+    return f"N{n}"
+
+
 def cover_array(index: int, n: int) -> str:
     """Name in curves.npz of the ``COVER_ARRAYS[index]`` array of dimension ``n``."""
     return f"{COVER_ARRAYS[index]}_{n}"
@@ -221,7 +226,7 @@ def _ratio(num: float, den: float) -> float:
 
 def result_row(run: Run, spec: ArchSpec) -> dict[str, Any]:
     """One row of results.csv, read from the architecture's stored phases."""
-    boundary = require_phase(run, spec.name, "boundary").summary
+    boundary = phase_summary(run, spec.name, "boundary")
     row: dict[str, Any] = {
         "unit": spec.name,
         "kind": spec.kind,
@@ -231,7 +236,7 @@ def result_row(run: Run, spec: ArchSpec) -> dict[str, Any]:
     }
     row.update({k: boundary[k] for k in BOUNDARY_COLUMNS})
     for prefix, phase in CAPACITY_PHASES.items():
-        capacity = require_phase(run, spec.name, phase).summary
+        capacity = phase_summary(run, spec.name, phase)
         row.update({capacity_column(prefix, k): capacity[k] for k in CAPACITY_FIELDS})
     mem, cut = row[capacity_column("mem", "bits")], row[capacity_column("cut", "bits")]
     per_param, per_trainable, per_cut = RATIO_COLUMNS
@@ -300,11 +305,11 @@ def fit_table(
 
 def cover_rows(run: Run, config: Exp02Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Cover calibration: one row per N (with its z), and the curves against the closed form."""
-    record = require_phase(run, "cover", "cover")
-    curves = read_npz(record.path / "curves.npz")
+    summary = phase_summary(run, "cover", "cover")
+    curves = read_npz(require_phase(run, "cover", "cover").path / "curves.npz")
     rows, curve = [], []
     for n in config.cover.dims:
-        s = record.summary[f"N{n}"]
+        s = summary[cover_key(n)]
         rows.append({**s, "p50_z": cover_z(s["p50"], s["p50_expected"], s["p50_se"])})
         arrays = [curves[cover_array(i, n)] for i in range(len(COVER_ARRAYS))]
         curve += [
@@ -316,7 +321,7 @@ def cover_rows(run: Run, config: Exp02Config) -> tuple[list[dict[str, Any]], lis
 
 def readout_row(run: Run, spec: ArchSpec) -> dict[str, Any]:
     """One row of tables/readout.csv: exact vs trained readout capacity."""
-    s = require_phase(run, spec.name, "readout").summary
+    s = phase_summary(run, spec.name, "readout")
     row: dict[str, Any] = {k: s[k] for k in ("width", "trainable_params")}
     for which in ("exact", "trained"):
         row.update({f"{which}_{k}": s[which][k] for k in READOUT_FIELDS})
@@ -363,8 +368,8 @@ def headline(tables: Exp02Tables) -> dict[str, float]:
     out.update({f"{h}/exponent": v.verdict.exponent for h, v in tables.verdicts.items()})
     cover = tables.cover
     ratios = cover.floats("p50") / cover.floats("p50_expected")
-    for n, ratio in zip(cover.column("N"), ratios, strict=True):
-        out[f"cover/p50_over_2N/N{n}"] = float(ratio)
+    for n, ratio in zip(cover.floats("N"), ratios, strict=True):
+        out[f"cover/p50_over_2N/{cover_key(int(n))}"] = float(ratio)
     readout = tables.readout
     for unit, bits in zip(readout.column("unit"), readout.floats(READOUT_RATIOS[0]), strict=True):
         out[f"readout/{unit}/exact_bits_per_param"] = float(bits)

@@ -85,7 +85,7 @@ def _cover(ctx: Context) -> PhaseRecord:
             )
             curve = (c.curve.P, c.curve.fraction, c.curve.stderr, c.closed_form)
             arrays.update({analysis.cover_array(i, n): a for i, a in enumerate(curve)})
-            summary[f"N{n}"] = analysis.cover_summary(c)
+            summary[analysis.cover_key(n)] = analysis.cover_summary(c)
         write_npz(out / "curves.npz", arrays)
         return summary
 

@@ -27,7 +27,7 @@ from axionlab.protocols.exp02.analysis import (
     capacity_column,
 )
 from axionlab.protocols.exp02.config import Exp02Config
-from axionlab.report import Document, exclusions_text, figures
+from axionlab.report import Document, figures
 from axionlab.runs import Run, Table
 from axionlab.runs.tables import Cell
 
@@ -74,6 +74,8 @@ RESULTS_SHOWN = (
 
 
 def build_report(run: Run, config: Exp02Config, tables: Exp02Tables) -> Path:
+    """Write the run's report (``report/report.md``, ``report.html``, figures) from its typed
+    tables (:func:`~.analysis.read_tables`). Returns the HTML path."""
     report_dir = run.path / "report"
     fig_dir = report_dir / "figures"
     rows, verdicts = tables.results, tables.verdicts
@@ -94,16 +96,14 @@ def build_report(run: Run, config: Exp02Config, tables: Exp02Tables) -> Path:
         f"({', '.join(AREA_MEASURES)}); |ΔAIC| < {config.analysis.aic_margin:g} is "
         f"inconclusive. Censored capacities are left out of the fits."
     )
-    doc.paragraph(
-        exclusions_text(
-            tables.exclusions.rows,
-            none="Every architecture's capacities and measures enter the fits; none is excluded.",
-            counted="Excluded from the fits ({n}; each fit counts only defined rows, its n says "
-            "how many)",
-        )
+    doc.exclusions(
+        tables.exclusions.rows,
+        EXCLUSION_COLUMNS,
+        source=EXCLUSIONS,
+        none="Every architecture's capacities and measures enter the fits; none is excluded.",
+        counted="Excluded from the fits ({n}; each fit counts only defined rows, its n says "
+        "how many)",
     )
-    if tables.exclusions:
-        doc.table(tables.exclusions.rows, EXCLUSION_COLUMNS, source=EXCLUSIONS)
 
     doc.heading("Calibration: Cover's theorem")
     doc.figure(
