@@ -141,6 +141,7 @@ class LawVerdict:
     verdict: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The verdict's fields by name, as stored in a run's verdict JSON."""
         return {
             "preferred": self.preferred,
             "delta_aic": self.delta_aic,
