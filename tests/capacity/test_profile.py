@@ -49,3 +49,23 @@ def test_profile_does_not_depend_on_the_weights_drawn():
     a = boundary_profile(spec, torch.Generator().manual_seed(0))
     b = boundary_profile(spec, torch.Generator().manual_seed(123))
     assert a == b
+
+
+def test_a_two_layer_mlp_profile_counted_by_hand():
+    # Flatten 8 → Linear(8, 3) → ReLU → Linear(3, 1): 8·3 + 3 + 3·1 + 1 = 31 weights; the one
+    # output unit is the smallest cut, the 3 hidden units the smallest hidden one, and splitting
+    # the 8 inputs into halves is cut by the 3 hidden units (fewer than the 4 inputs of a half).
+    spec = capacity_family("mlp", (1, 2, 4), base_width=3, depths=(1,))[0]
+    profile = boundary_profile(spec, torch.Generator().manual_seed(0))
+    assert profile.measures() == {
+        "total_params": 31,
+        "trainable_params": 31,
+        "interface_params": 31,
+        "min_cut": 1,
+        "hidden_min_cut": 3,
+        "bottleneck_width": 3,
+        "cut_layer": "1",
+        "cut_params": 31,
+        "partition_cut": 3,
+        "partition_cut_inputs": 3,
+    }
