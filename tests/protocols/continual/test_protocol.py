@@ -1,13 +1,15 @@
 """The continual protocol end to end on the smoke config: determinism, tables, matrices, errors."""
 
+import math
 from pathlib import Path
 
 import pytest
 
 from axionlab.cli import main
 from axionlab.continual import average_accuracy
+from axionlab.protocols.continual.analysis import read_tables
 from axionlab.protocols.runner import execute, load_config
-from axionlab.runs import read_csv, read_npz
+from axionlab.runs import Run, read_csv, read_npz
 
 ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "continual" / "smoke.yaml"
@@ -73,14 +75,18 @@ def test_a_diverged_unit_is_recorded_excluded_and_named(tmp_path, capsys):  # ty
     args += ["--set", "seeds=[0, 1]"]
     assert main(args) == 0
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    rows = {(r["label"], r["seed"]): r for r in read_csv(run / "results.csv")}
-    for seed in ("0", "1"):
+    tables = read_tables(Run(run))
+    rows = {(r["label"], r["seed"]): r for r in tables.results}
+    for seed in (0, 1):
         ewc, naive = rows[("ewc", seed)], rows[("naive", seed)]
-        assert ewc["diverged"] == "True" and ewc["diverged_task"] == "1"
-        assert int(ewc["diverged_step"]) >= 1 and ewc["avg_acc"] == "nan"
-        assert naive["diverged"] == "False" and float(naive["avg_acc"]) > 0
-    summary = {r["label"]: r for r in read_csv(run / "summary.csv")}
-    assert (summary["ewc"]["n"], summary["ewc"]["n_diverged"]) == ("0", "2")
-    assert (summary["naive"]["n"], summary["naive"]["n_diverged"]) == ("2", "0")
+        assert ewc["diverged"] is True and ewc["diverged_task"] == 1
+        step, acc = ewc["diverged_step"], ewc["avg_acc"]
+        assert isinstance(step, int) and step >= 1
+        assert isinstance(acc, float) and math.isnan(acc)
+        acc = naive["avg_acc"]
+        assert naive["diverged"] is False and isinstance(acc, float) and acc > 0
+    summary = {r["label"]: r for r in tables.summary}
+    assert (summary["ewc"]["n"], summary["ewc"]["n_diverged"]) == (0, 2)
+    assert (summary["naive"]["n"], summary["naive"]["n_diverged"]) == (2, 0)
     report = (run / "report" / "report.md").read_text()
     assert "class_il__ewc__s0 in task 1 at step" in report

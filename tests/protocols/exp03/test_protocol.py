@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from axionlab.cli import main
-from axionlab.protocols.exp03.analysis import GAUSSIAN_COLUMNS, unit_columns
+from axionlab.protocols.exp03.analysis import GAUSSIAN_COLUMNS, read_tables, unit_columns
 from axionlab.protocols.runner import execute, load_config
-from axionlab.runs import read_csv
+from axionlab.runs import Run, read_csv
 
 ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "configs" / "exp03" / "smoke.yaml"
@@ -111,20 +111,19 @@ def test_degenerate_unit_is_a_recorded_state(tmp_path, monkeypatch):
     monkeypatch.setattr(exp03, "train", diverging)
     assert main(["run", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "train.epochs=1"]) == 0
     (run,) = [p.parent for p in tmp_path.glob("*/*/units.csv")]
-    rows = {r["arch"]: r for r in read_csv(run / "units.csv")}
+    tables = read_tables(Run(run))
+    rows = {r["arch"]: r for r in tables.units}
     bad = rows["gru"]
-    assert bad["diverged"] == "True" and bad["train_reason"] == "train_diverged"
+    assert bad["diverged"] is True and bad["train_reason"] == "train_diverged"
     for column in ("test_acc", "gap", "noise_acc", "fgsm_acc", "big_phi", "ei", *GAUSSIAN_COLUMNS):
-        assert math.isnan(float(bad[column])), column
+        value = bad[column]
+        assert isinstance(value, float) and math.isnan(value), column
     assert bad["reason"] == bad["phi_exact_reason"] == bad["robustness_reason"] == "train_diverged"
     for arch in ("elman", "rmlp", "mlp"):
-        assert rows[arch]["train_reason"] == "" and math.isfinite(float(rows[arch]["gap"]))
-    pooled = [
-        r
-        for r in read_csv(run / "correlations.csv")
-        if r["dataset"] == "all" and r["predictor"] == "log_params" and r["outcome"] == "gap"
-    ]
-    assert [r["n"] for r in pooled] == ["3"]
+        gap = rows[arch]["gap"]
+        assert rows[arch]["train_reason"] == "" and isinstance(gap, float) and math.isfinite(gap)
+    pooled = tables.pooled.where(predictor="log_params", outcome="gap")
+    assert pooled.column("n") == [3]
     exclusions = read_csv(run / "tables" / "exclusions.csv")
     assert [(e["unit"], e["reason"]) for e in exclusions] == [
         ("mnist1d__gru__s0", "train_diverged")

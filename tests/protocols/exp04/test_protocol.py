@@ -7,7 +7,7 @@ import pytest
 
 import axionlab.protocols.exp04.protocol as exp04
 from axionlab.cli import main
-from axionlab.protocols.exp04.analysis import RESULT_COLUMNS
+from axionlab.protocols.exp04.analysis import DEV, RESULT_COLUMNS, SUMMARY_COLUMNS, read_tables
 from axionlab.protocols.runner import execute, load_config
 from axionlab.runs import read_csv, read_npz
 
@@ -24,21 +24,24 @@ def test_same_config_and_seed_identical_tables(smoke_run, tmp_path):
 
 def test_outputs_and_columns(smoke_run):
     config = load_config(SMOKE)
-    rows = read_csv(smoke_run.path / "results.csv")
-    assert list(rows[0]) == list(RESULT_COLUMNS)
+    assert list(read_csv(smoke_run.path / "results.csv")[0]) == list(RESULT_COLUMNS)
+    tables = read_tables(smoke_run)
+    rows = tables.results
     assert len(rows) == 2 * 2 * 2 * 2 * 2  # qubits × pools × k × orderings × noise levels
-    assert rows[0]["unit"] == "n1_haar_k1_fixed_depolarizing0.1_s0"
-    for r in rows:
-        assert 0.0 <= float(r["fidelity_final"]) <= 1.0 + 1e-12
-        assert float(r["ordering_td"]) >= 0.0 and float(r["entropy_var"]) >= 0.0
-        assert int(r["n_distinct"]) == int(r["diversity"])
-    curves = read_npz(smoke_run.path / "units" / rows[0]["unit"] / "sequence" / "curves.npz")
+    first = str(rows.column("unit")[0])
+    assert first == "n1_haar_k1_fixed_depolarizing0.1_s0"
+    assert (
+        (rows.floats("fidelity_final") >= 0.0) & (rows.floats("fidelity_final") <= 1 + 1e-12)
+    ).all()
+    assert (rows.floats("ordering_td") >= 0.0).all() and (rows.floats("entropy_var") >= 0.0).all()
+    assert rows.column("n_distinct") == rows.column("diversity")
+    curves = read_npz(smoke_run.path / "units" / first / "sequence" / "curves.npz")
     assert curves["lengths"].tolist() == config.sweep.lengths
-    summary = read_csv(smoke_run.path / "summary.csv")
-    assert list(summary[0])[-5:] == ["metric", "n", "mean", "ci_low", "ci_high"]
-    beyond = read_csv(smoke_run.path / "tables" / "beyond_closed_form.csv")
-    assert {r["point"] for r in beyond} == {r["point"] for r in rows if r["closed_form"] == "False"}
-    assert all(r["pool"] == "haar" for r in beyond)
+    assert tables.summary.columns[-5:] == SUMMARY_COLUMNS[-5:]
+    beyond = tables.beyond
+    open_points = {r["point"] for r in rows if r["closed_form"] is False}
+    assert set(beyond.column("point")) == open_points
+    assert set(beyond.column("pool")) == {"haar"}
     report = smoke_run.path / "report"
     html = (report / "report.html").read_text()
     for figure in ("decay", "ordering_map", "entropy_var_map"):
@@ -50,11 +53,11 @@ def test_outputs_and_columns(smoke_run):
     "unit", ["n2_z_rotation_k3_random_depolarizing0.1_s0", "n1_haar_k3_fixed_depolarizing0.1_s0"]
 )
 def test_depolarizing_closed_forms_hold(smoke_run, unit):
-    row = next(r for r in read_csv(smoke_run.path / "results.csv") if r["unit"] == unit)
-    assert row["closed_form"] == "True"
-    assert float(row["closed_form_max_dev"]) <= 1e-10
-    assert not math.isnan(float(row["dev_purity"]))
-    assert float(row["dev_purity"]) <= 1e-10
+    (row,) = read_tables(smoke_run).results.where(unit=unit)
+    assert row["closed_form"] is True
+    max_dev, dev = row["closed_form_max_dev"], row[DEV["purity"]]
+    assert isinstance(max_dev, float) and max_dev <= 1e-10
+    assert isinstance(dev, float) and not math.isnan(dev) and dev <= 1e-10
 
 
 def test_commuting_control_has_no_ordering_effect_and_seeds_pair_the_operators(smoke_run):
