@@ -12,7 +12,7 @@ recognised by its class name, so this module never imports ``transformers``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -83,22 +83,11 @@ def random_directions(
     """
     check_count("n", n, minimum=1)
     check_choice("normalization", normalization, NORMALIZATIONS)
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
-    params = split_parameters(model)[0]
-    transposed = transposed_weights(model)
-    directions = []
-    for _ in range(n):
-        direction = {}
-        for name, weight in params.items():
-            # Always draw, so ignore_1d never shifts the stream used by other tensors.
-            draw = torch.randn(weight.shape, generator=generator, dtype=torch.float32)
-            draw = draw.to(device=weight.device, dtype=weight.dtype)
-            if weight.dim() <= 1 and ignore_1d:
-                direction[name] = torch.zeros_like(weight)
-            else:
-                direction[name] = _normalize(draw, weight, normalization, name in transposed)
-        directions.append(direction)
+    shared = torch.Generator().manual_seed(0) if generator is None else generator
+    # one stream for every tensor, drawn even for ignored ones so ignore_1d never shifts the rest
+    directions = _directions(
+        model, n, normalization, ignore_1d, lambda i, name: shared, draw_ignored=True
+    )
     return _orthogonalize(directions) if orthogonalize else directions
 
 
@@ -139,19 +128,44 @@ def seeded_directions(
     """
     check_count("n", n, minimum=1)
     check_choice("normalization", normalization, NORMALIZATIONS)
+    return _directions(
+        model,
+        n,
+        normalization,
+        ignore_1d,
+        lambda i, name: torch_generator(seed, "direction", name, i),
+        draw_ignored=False,
+    )
+
+
+def _directions(
+    model: nn.Module,
+    n: int,
+    normalization: Normalization,
+    ignore_1d: bool,
+    stream: Callable[[int, str], torch.Generator],
+    *,
+    draw_ignored: bool,
+) -> list[Params]:
+    """``n`` normalised Gaussian directions; ``stream(i, name)`` gives the generator of direction
+    ``i``'s tensor ``name`` (float32 CPU draws, so results do not depend on the device)."""
     params = split_parameters(model)[0]
     transposed = transposed_weights(model)
     directions = []
     for i in range(n):
         direction = {}
         for name, weight in params.items():
-            if weight.dim() <= 1 and ignore_1d:
+            ignored = weight.dim() <= 1 and ignore_1d
+            if ignored and not draw_ignored:
                 direction[name] = torch.zeros_like(weight)
                 continue
-            gen = torch_generator(seed, "direction", name, i)
-            draw = torch.randn(weight.shape, generator=gen, dtype=torch.float32)
+            draw = torch.randn(weight.shape, generator=stream(i, name), dtype=torch.float32)
             draw = draw.to(device=weight.device, dtype=weight.dtype)
-            direction[name] = _normalize(draw, weight, normalization, name in transposed)
+            direction[name] = (
+                torch.zeros_like(weight)
+                if ignored
+                else _normalize(draw, weight, normalization, name in transposed)
+            )
         directions.append(direction)
     return directions
 
