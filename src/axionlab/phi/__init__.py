@@ -34,11 +34,24 @@ from axionlab.phi.nulls import (
     null_bias,
     null_name,
 )
-from axionlab.phi.trained import ProbedWeights, probed_weights
+from axionlab.phi.trained import (
+    DEGENERATE_PROBE,
+    NONFINITE_STATES,
+    NONFINITE_WEIGHTS,
+    VAR_FIT_FAILED,
+    ProbedWeights,
+    probed_weights,
+    trained_integration,
+    trained_probe,
+)
 
 __all__ = [
+    "DEGENERATE_PROBE",
     "INTEGRATION_NAMES",
+    "NONFINITE_STATES",
+    "NONFINITE_WEIGHTS",
     "NULL_NAMES",
+    "VAR_FIT_FAILED",
     "BinaryNetwork",
     "BootstrapInterval",
     "Concept",
@@ -63,5 +76,7 @@ __all__ = [
     "state_by_state",
     "stationary_covariance",
     "system_phi_iit4",
+    "trained_integration",
+    "trained_probe",
     "var1_from_timeseries",
 ]

@@ -12,10 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
+from torch import Tensor, nn
 
-from axionlab.models import candidate_drive, is_recurrent
-from axionlab.phi.gaussian import Array
+from axionlab.errors import InputError
+from axionlab.models import candidate_drive, hidden_states, is_recurrent
+from axionlab.phi.gaussian import Array, MeasureName
+from axionlab.phi.probes import (
+    BinaryProbe,
+    TimeseriesIntegration,
+    binary_probe,
+    strongest_block,
+    timeseries_integration,
+)
+
+NONFINITE_STATES = "nonfinite_states"
+"""Why a trained recurrent net has no Gaussian measures: its hidden states are not finite."""
+NONFINITE_WEIGHTS = "nonfinite_weights"
+"""Why a trained net has no exact probe: the probed weights are not finite."""
+VAR_FIT_FAILED = "var_fit_failed"
+"""Why Gaussian measures are undefined: no VAR(1) model can be fitted on the states."""
+DEGENERATE_PROBE = "degenerate_probe"
+"""Why the exact probe is undefined: the strongest block is degenerate for these weights."""
 
 
 @dataclass(frozen=True)
@@ -74,3 +91,56 @@ def probed_weights(model: nn.Module) -> ProbedWeights | None:
         else np.zeros(weight.shape[0])
     )
     return ProbedWeights(weight, bias, recurrent=False)
+
+
+def trained_integration(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    rng: np.random.Generator,
+    measure: MeasureName = "phi_g",
+    n_boot: int = 100,
+    n_null: int = 5,
+    level: float = 0.95,
+) -> TimeseriesIntegration | str:
+    """Gaussian integration measures of a recurrent model's hidden states on inputs ``x``.
+
+    The states ``(N, L, H)`` (float64) go to :func:`~axionlab.phi.probes.timeseries_integration`
+    with the options given. Returns the measures, or why they are undefined:
+    :data:`NONFINITE_STATES`, or :data:`VAR_FIT_FAILED` with the fit's message.
+    """
+    states = hidden_states(model, x).double().numpy()
+    if not np.isfinite(states).all():
+        return NONFINITE_STATES
+    try:
+        return timeseries_integration(
+            states, rng=rng, measure=measure, n_boot=n_boot, n_null=n_null, level=level
+        )
+    except InputError as err:  # a VAR(1) that cannot be fitted on these states
+        return f"{VAR_FIT_FAILED}: {err}"
+
+
+def trained_probe(model: nn.Module, nodes: int) -> tuple[BinaryProbe, bool] | str:
+    """The exact probe of ``model``'s ``nodes`` most strongly connected units, binarised.
+
+    Returns the probe and whether the probed map is a recurrence (see :func:`probed_weights`), or
+    why it is undefined: :data:`NONFINITE_WEIGHTS`, or :data:`DEGENERATE_PROBE` with the reason.
+
+    Raises
+    ------
+    InputError
+        A feed-forward model without a linear layer (nothing to probe).
+    """
+    probed = probed_weights(model)
+    if probed is None:
+        raise InputError("the exact probe reads a body ending in a linear layer; this one has none")
+    if not probed.finite:
+        return NONFINITE_WEIGHTS
+    try:
+        rows, cols = strongest_block(probed.weight, nodes, tied=probed.recurrent)
+        probe = binary_probe(
+            probed.weight, probed.bias, rows, cols, levels=probed.levels, phi=probed.recurrent
+        )
+    except InputError as err:  # a degenerate block for these weights
+        return f"{DEGENERATE_PROBE}: {err}"
+    return probe, probed.recurrent

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from axionlab.phi import null_bias
+from axionlab.phi import DEGENERATE_PROBE, null_bias
 from axionlab.protocols.exp03 import analysis as a
 from axionlab.protocols.exp03.config import OUTCOMES, Exp03Config, Exp03Unit
 from axionlab.runs import Run, Table, phase_key, read_csv, read_json
@@ -100,7 +100,7 @@ def summaries(unit: str, k: int) -> dict[str, dict[str, Any]]:
             "phi_exact": a.undefined_probe(3, True, a.TRAIN_DIVERGED),
             "robustness": a.undefined_robustness(CONFIG.robustness, a.TRAIN_DIVERGED),
         }
-    degenerate = a.undefined_probe(3, True, f"{a.DEGENERATE_PROBE}: flat block")
+    degenerate = a.undefined_probe(3, True, f"{DEGENERATE_PROBE}: flat block")
     stored = {
         "train": train,
         "phi_exact": degenerate if unit == DEGENERATE else probe(k),
@@ -174,7 +174,7 @@ def test_a_phase_reason_is_named_with_what_it_leaves_undefined(tables: a.Exp03Ta
         {
             "unit": DEGENERATE,
             "what": "phi_exact (Φ, EI)",
-            "reason": f"{a.DEGENERATE_PROBE}: flat block",
+            "reason": f"{DEGENERATE_PROBE}: flat block",
             "step": None,
         }
     ]

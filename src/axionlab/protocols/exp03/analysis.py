@@ -105,10 +105,6 @@ PHASE_FILES = {
 }
 """The file each measuring phase stores its summary in."""
 TRAIN_DIVERGED = "train_diverged"
-NONFINITE_STATES = "nonfinite_states"
-NONFINITE_WEIGHTS = "nonfinite_weights"
-VAR_FIT_FAILED = "var_fit_failed"
-DEGENERATE_PROBE = "degenerate_probe"
 
 UNIT_SCHEMA: Mapping[str, Parser] = {
     **dict.fromkeys(("unit", "dataset", "arch", "family", "kind"), parse_text),

@@ -11,15 +11,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from axionlab.data import Dataset
 from axionlab.errors import ConfigError, DataError, InputError
-from axionlab.models import hidden_states
-from axionlab.phi.probes import binary_probe, strongest_block, timeseries_integration
-from axionlab.phi.trained import probed_weights
+from axionlab.phi.trained import trained_integration, trained_probe
 from axionlab.protocols.base import Protocol, Unit, UnitContext
 from axionlab.protocols.exp03 import analysis
 from axionlab.protocols.exp03.config import Exp03Config, Exp03Unit
@@ -111,31 +108,21 @@ def _measured(
 def _phi_gaussian(ctx: Ctx, data: Dataset, model: nn.Module) -> Summary | str:
     section, uid = ctx.config.phi_gaussian, ctx.unit.id
     pick = torch.randperm(len(data.y_test), generator=ctx.generator("phi_inputs", uid))
-    pick = pick[: section.examples]
-    states = hidden_states(model, data.x_test[pick]).double().numpy()  # (N, L, H)
-    if not np.isfinite(states).all():
-        return analysis.NONFINITE_STATES
-    rng = ctx.rng("phi_gaussian", uid)
     options = section.model_dump(include={"measure", "n_boot", "n_null", "level"})
-    try:
-        return analysis.gaussian_summary(timeseries_integration(states, rng=rng, **options))
-    except InputError as err:  # a VAR(1) that cannot be fitted on these states
-        return f"{analysis.VAR_FIT_FAILED}: {err}"
+    rng = ctx.rng("phi_gaussian", uid)
+    result = trained_integration(model, data.x_test[pick[: section.examples]], rng=rng, **options)
+    return result if isinstance(result, str) else analysis.gaussian_summary(result)
 
 
 def _phi_exact(ctx: Ctx, data: Dataset, model: nn.Module) -> Summary | str:
-    nodes, probed = ctx.config.phi_exact.nodes, probed_weights(model)
-    if probed is None:  # check_inputs refused bodies without a linear layer
-        raise ConfigError("phi_exact probes a body ending in a linear layer; this one has none")
-    if not probed.finite:
-        return analysis.NONFINITE_WEIGHTS
-    weight, bias, recurrent = probed.weight, probed.bias, probed.recurrent
+    nodes = ctx.config.phi_exact.nodes
     try:
-        rows, cols = strongest_block(weight, nodes, tied=recurrent)
-        probe = binary_probe(weight, bias, rows, cols, levels=probed.levels, phi=recurrent)
-    except InputError as err:  # a degenerate block for this unit's weights
-        return f"{analysis.DEGENERATE_PROBE}: {err}"
-    return analysis.probe_summary(probe, nodes, recurrent)
+        result = trained_probe(model, nodes)
+    except InputError as err:  # check_inputs refused bodies without a linear layer
+        raise ConfigError(f"phi_exact: {err}") from None
+    return (
+        result if isinstance(result, str) else analysis.probe_summary(result[0], nodes, result[1])
+    )
 
 
 def _robustness(ctx: Ctx, data: Dataset, model: nn.Module) -> Summary:
