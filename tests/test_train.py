@@ -303,3 +303,78 @@ def test_steps_count_the_update_that_made_the_weights_nonfinite() -> None:
     )
     assert result.diverged_step == 1 and result.steps == 1  # the loss was finite, the step taken
     assert math.isfinite(result.loss[0]) and np.isnan(result.loss[1:]).all()
+
+
+class _TokenModel(nn.Module):
+    """A tiny sequence model: logits (B, T, V) from token ids (B, T)."""
+
+    def __init__(self, vocab: int = 7, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(vocab, 5)
+        self.out = nn.Linear(5, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.embed(x)))
+
+
+def _token_data(n: int = 9, t: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 7, (n, t), generator=g)
+    y = torch.roll(x, -1, dims=1)
+    y[torch.rand(n, t, generator=g) < 0.3] = -100  # rows count different numbers of tokens
+    return x, y
+
+
+def test_evaluate_sequence_targets_is_token_weighted_across_batches() -> None:
+    model = _TokenModel()
+    x, y = _token_data()
+    with torch.no_grad():
+        logits = model(x)
+    valid = y != -100
+    nll = torch.nn.functional.cross_entropy(logits[valid], y[valid], reduction="sum")
+    hits = (logits.argmax(-1)[valid] == y[valid]).sum()
+    loss, accuracy = evaluate(model, (x, y), batch_size=4)  # 3 uneven batches
+    assert loss == pytest.approx(float(nll) / int(valid.sum()), abs=1e-6)
+    assert accuracy == pytest.approx(int(hits) / int(valid.sum()), abs=1e-12)
+
+
+def test_train_on_sequence_targets_lowers_the_loss_deterministically() -> None:
+    x, y = _token_data(n=32)
+    config = TrainConfig(optimizer="adam", lr=5e-2, epochs=5, batch_size=8)
+    states = []
+    for _ in range(2):
+        model = _TokenModel()
+        before = evaluate(model, (x, y))[0]
+        result = train(model, (x, y), config, generator=torch.Generator().manual_seed(1))
+        assert evaluate(model, (x, y))[0] < before and not result.diverged
+        assert np.isfinite(result.accuracy).all() and (result.accuracy <= 1).all()
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_sequence_targets_refuse_masks_augment_and_misshapen_logits() -> None:
+    model, data = _TokenModel(), _token_data()
+    config = TrainConfig(steps=1, batch_size=4)
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(InputError, match="class_groups"):
+        train(model, data, config, generator=gen, class_groups=[[0, 1], [2]])
+    with pytest.raises(InputError, match="augment"):
+        train(model, data, config, generator=gen, augment=lambda x, g: x)
+    with pytest.raises(InputError, match="mask_classes"):
+        evaluate(model, data, mask_classes=[0, 1])
+    with pytest.raises(InputError, match=r"logits \(B, T, V\)"):
+        evaluate(model, (data[0], data[1][:, :-1]))
+    with pytest.raises(InputError, match="no token"):
+        evaluate(model, (data[0], torch.full_like(data[1], -100)))
+    with pytest.raises(InputError, match=r"\(N,\) .* or \(N, T\)"):
+        evaluate(model, (data[0], data[1][:, :, None]))
+
+
+def test_a_batch_without_counted_tokens_is_zero_loss_not_divergence() -> None:
+    x, y = _token_data(n=4)
+    y[:2] = -100
+    model = _TokenModel()
+    config = TrainConfig(optimizer="sgd", lr=0.1, steps=2, batch_size=2)
+    result = train(model, (x, y), config, generator=torch.Generator().manual_seed(0))
+    assert not result.diverged and 0.0 in result.loss.tolist()

@@ -13,6 +13,16 @@ class 0).
 Task-incremental ("multi-head") learning uses *masked logits*: ``class_groups`` partitions output
 units into groups (one per task) and each example's softmax, loss and argmax see only the units of
 its label's group. With one linear output layer this is equivalent to one separate head per task.
+
+Sequence targets (language models). When the labels are ``(N, T)`` (one target per position, as
+:func:`axionlab.data.text.next_token_pairs` gives them: ``targets[:, t]`` is the token that
+follows ``input_ids[:, t]``), the model must return logits ``(B, T, V)`` aligned with them:
+position ``t``'s logits are scored against ``targets[:, t]``, no shift inside. Targets equal to
+:data:`IGNORE_INDEX` (-100) are skipped. :func:`train` minimises the mean per-token cross-entropy
+over the counted tokens of each mini-batch (HuggingFace's ``model(**batch).loss``) and
+:func:`evaluate` returns the mean nats per token and the next-token accuracy, both weighted by
+tokens across batches. ``class_groups``/``mask_classes`` (output-unit groups of one label per
+example) do not apply to them and are refused, as is ``augment`` for integer (token) inputs.
 """
 
 from __future__ import annotations
@@ -50,6 +60,10 @@ Penalty = Callable[[nn.Module], Tensor | None]
 BatchPenalty = Callable[[Tensor, Tensor], Tensor | None]
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 StepHook = Callable[[int, dict[str, float]], None]
+
+IGNORE_INDEX = -100
+"""A sequence target that the loss and the accuracy skip (HuggingFace's convention; equal to
+:data:`axionlab.models.hf.IGNORE_INDEX`)."""
 
 
 @dataclass(frozen=True)
@@ -191,9 +205,11 @@ def train(
     Parameters
     ----------
     model
-        Classifier returning logits ``(B, C)``; trained in train mode, left in the mode it had.
+        Classifier returning logits ``(B, C)``, or a sequence model returning ``(B, T, V)`` for
+        targets ``(N, T)`` (module docstring); trained in train mode, left in the mode it had.
     train_data
-        ``(x, y)`` tensors; labels index the model's output units.
+        ``(x, y)`` tensors; labels index the model's output units, one per example ``(N,)`` or
+        one per position ``(N, T)`` (-100: not counted).
     config
         Optimizer, schedule and length.
     generator
@@ -226,9 +242,21 @@ def train(
     Raises
     ------
     InputError
-        For mismatched or empty data, or labels outside every group of ``class_groups``.
+        For mismatched or empty data, labels outside every group of ``class_groups``, or
+        sequence targets with ``class_groups`` or with ``augment`` on integer inputs.
     """
     x, y = _check_data(train_data, "train_data")
+    sequence = _is_sequence(y, "train_data")
+    if sequence and class_groups is not None:
+        raise InputError(
+            "class_groups masks the output units of one label per example; it does not apply to "
+            "per-token targets (language models): pass class_groups=None"
+        )
+    if augment is not None and not torch.is_floating_point(x):
+        raise InputError(
+            f"augment transforms float inputs; these inputs are {x.dtype} (token ids): pass "
+            "augment=None"
+        )
     n = x.shape[0]
     total = config.total_steps(n)
     per_epoch = math.ceil(n / config.batch_size)
@@ -272,8 +300,12 @@ def train(
 
             optimizer.zero_grad(set_to_none=True)
             logits = model(xb)
-            scores = _mask_logits(logits, yb, groups)
-            loss = _cross_entropy(scores, yb, config.label_smoothing).mean()
+            if sequence:
+                scores = logits
+                loss = _token_loss(logits, yb, config.label_smoothing)
+            else:
+                scores = _mask_logits(logits, yb, groups)
+                loss = _cross_entropy(scores, yb, config.label_smoothing).mean()
             extra = torch.zeros((), device=device)
             for term in (
                 penalty(model) if penalty is not None else None,
@@ -291,7 +323,11 @@ def train(
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
 
-            accuracy = (scores.detach().argmax(1) == yb).float().mean()
+            if sequence:
+                hits, counted = _token_hits(scores.detach(), yb)
+                accuracy = hits / counted.clamp_min(1)
+            else:
+                accuracy = (scores.detach().argmax(1) == yb).float().mean()
             row = (loss.item(), extra.item(), accuracy.item(), lr)
             history[:, step] = row
             if not all_finite(params):
@@ -390,28 +426,39 @@ def evaluate(
     Parameters
     ----------
     model
-        Classifier returning logits; put in eval mode for the pass and restored to its mode after.
+        Classifier returning logits, or a sequence model returning ``(B, T, V)`` for targets
+        ``(N, T)`` (module docstring); put in eval mode for the pass and restored to its mode
+        after.
     data
         ``(x, y)`` tensors.
     batch_size
-        Examples per forward pass (memory only).
+        Examples (sequences) per forward pass (memory only).
     mask_classes
-        Restrict the logits to these output units (task-incremental evaluation of one task).
+        Restrict the logits to these output units (task-incremental evaluation of one task);
+        not for sequence targets.
 
     Returns
     -------
     tuple[float, float]
-        ``(loss, accuracy)``; ``(nan, nan)`` when a weight or an output logit is non-finite
-        (a diverged model has no accuracy: the argmax of NaN logits is always class 0).
+        ``(loss, accuracy)``; for sequence targets the mean nats per counted token and the
+        next-token accuracy, weighted by tokens across batches. ``(nan, nan)`` when a weight or
+        an output logit is non-finite (a diverged model has no accuracy: the argmax of NaN
+        logits is always class 0).
 
     Raises
     ------
     InputError
-        For mismatched or empty data, a non-positive batch size or labels outside ``mask_classes``.
+        For mismatched or empty data, a non-positive batch size, labels outside
+        ``mask_classes``, sequence targets with ``mask_classes`` or with no counted token.
     """
     if batch_size <= 0:
         raise InputError(f"batch_size must be positive, got {batch_size}")
     groups = None if mask_classes is None else [mask_classes]
+    if mask_classes is not None and _is_sequence(data[1], "data"):
+        raise InputError(
+            "mask_classes restricts the output units of one label per example; it does not "
+            "apply to per-token targets (language models): pass mask_classes=None"
+        )
     return _evaluate(model, data, batch_size, _group_tensor(groups, _device_of(model)))
 
 
@@ -420,6 +467,8 @@ def _evaluate(
     model: nn.Module, data: Data, batch_size: int, groups: Tensor | None
 ) -> tuple[float, float]:
     x, y = _check_data(data, "data")
+    if _is_sequence(y, "data"):
+        return _evaluate_tokens(model, x, y, batch_size)
     device = _device_of(model)
     if not all_finite(model.parameters()):
         return math.nan, math.nan
@@ -439,6 +488,34 @@ def _evaluate(
     finally:
         model.train(was_training)
     return loss_sum / x.shape[0], correct / x.shape[0]
+
+
+def _evaluate_tokens(
+    model: nn.Module, x: Tensor, y: Tensor, batch_size: int
+) -> tuple[float, float]:
+    """Token-weighted mean nats per counted token and next-token accuracy (under no_grad)."""
+    tokens = int((y != IGNORE_INDEX).sum())
+    if tokens == 0:
+        raise InputError(f"data: every target is {IGNORE_INDEX}; no token to score")
+    device = _device_of(model)
+    if not all_finite(model.parameters()):
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = y[start : start + batch_size].to(device)
+            logits = model(xb)
+            if not bool(torch.isfinite(logits).all()):
+                return math.nan, math.nan
+            per_token, valid = _token_cross_entropy(logits, yb, 0.0)
+            loss_sum += float(per_token[valid].sum())
+            correct += int(_token_hits(logits, yb)[0])
+    finally:
+        model.train(was_training)
+    return loss_sum / tokens, correct / tokens
 
 
 def save_checkpoint(
@@ -496,6 +573,16 @@ def _check_data(data: Data, name: str) -> Data:
     return x, y
 
 
+def _is_sequence(y: Tensor, name: str) -> bool:
+    """Whether ``y`` holds one target per position ``(N, T)`` rather than one label ``(N,)``."""
+    if y.dim() not in (1, 2):
+        raise InputError(
+            f"{name}: labels must be (N,) (one per example) or (N, T) (one per position), got "
+            f"shape {tuple(y.shape)}"
+        )
+    return y.dim() == 2
+
+
 def _device_of(model: nn.Module) -> torch.device:
     return next(iter(model.parameters())).device
 
@@ -537,6 +624,36 @@ def _cross_entropy(scores: Tensor, y: Tensor, smoothing: float) -> Tensor:
     finite = torch.isfinite(scores)
     uniform = -torch.where(finite, logp, 0.0).sum(1) / finite.sum(1)
     return (1.0 - smoothing) * nll + smoothing * uniform
+
+
+def _token_cross_entropy(logits: Tensor, y: Tensor, smoothing: float) -> tuple[Tensor, Tensor]:
+    """Per-token cross-entropy ``(B, T)`` (0 at ignored targets) and the mask of counted ones.
+
+    Position ``t`` of ``logits`` ``(B, T, V)`` is scored against ``y[:, t]`` (no shift); label
+    smoothing as in :func:`_cross_entropy`.
+    """
+    if logits.dim() != 3 or logits.shape[:2] != y.shape:
+        raise InputError(
+            f"per-token targets {tuple(y.shape)} need logits (B, T, V) with the same (B, T), "
+            f"got {tuple(logits.shape)}"
+        )
+    valid = y != IGNORE_INDEX
+    flat = _cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), y.clamp_min(0).reshape(-1), smoothing
+    )
+    return torch.where(valid, flat.reshape(y.shape), 0.0), valid
+
+
+def _token_loss(logits: Tensor, y: Tensor, smoothing: float) -> Tensor:
+    """Mean cross-entropy over the counted tokens of a batch; 0 (no gradient) when none is."""
+    per_token, valid = _token_cross_entropy(logits, y, smoothing)
+    return per_token.sum() / valid.sum().clamp_min(1)
+
+
+def _token_hits(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Counted tokens whose argmax is the target, and the number counted (both 0-d tensors)."""
+    valid = y != IGNORE_INDEX
+    return ((logits.argmax(-1) == y) & valid).sum(), valid.sum()
 
 
 def _make_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:

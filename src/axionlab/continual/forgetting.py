@@ -9,6 +9,14 @@ task B is trained by :func:`~axionlab.continual.retention_curve` (the head grows
 class-incremental) and task A is scored at the evaluation steps. Retention ret(k) =
 acc_A(k)/acc_A(0) and the AURC are a state, not a number, when undefined: a diverged training or
 an ``acc_A(0) = 0`` gives ``nan`` with the reason.
+
+Language tasks (:func:`axionlab.data.text.next_token_dataset`: token ids and per-token targets,
+a model returning ``(B, T, V)`` such as :class:`~axionlab.landscape.hf.HFLogits`) run through the
+same functions: accuracies are task A's next-token accuracy, so ``ret@k = acc_A(k)/acc_A(0)``,
+losses are nats per token, and task A's loss increase ``Δloss(k) = loss_A(k) − loss_A(0)`` is
+:attr:`ForgettingCurve.delta_loss` (with :meth:`ForgettingCurve.loss_arrays`; it is recorded for
+classification too, and kept out of :meth:`~ForgettingCurve.arrays` and
+:meth:`~ForgettingCurve.summary`, whose keys the protocols write).
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ class LearntTask:
     history
         The training history (per-step loss and accuracy, where it diverged).
     accuracy, loss
-        Test accuracy and mean cross-entropy (nats) after training (``nan`` when diverged).
+        Test accuracy and mean cross-entropy (nats; per token on language tasks) after
+        training (``nan`` when diverged).
     diverged
         Training stopped at a non-finite loss, or left a non-finite weight.
     """
@@ -137,6 +146,20 @@ class ForgettingCurve:
             "acc_b": self.curve.acc_b,
             "retention": self.outcome.retention,
             "loss": self.curve.history.loss,
+        }
+
+    @property
+    def delta_loss(self) -> np.ndarray:
+        """Task A's loss increase ``Δloss(k) = loss_A(k) − loss_A(0)`` (nats) at the steps."""
+        return self.curve.delta_loss
+
+    def loss_arrays(self) -> dict[str, np.ndarray]:
+        """``steps``, ``loss_a``, ``loss_b`` and ``delta_loss`` (task A's loss increase)."""
+        return {
+            "steps": self.curve.steps,
+            "loss_a": self.curve.loss_a,
+            "loss_b": self.curve.loss_b,
+            "delta_loss": self.curve.delta_loss,
         }
 
     def summary(self) -> dict[str, Any]:

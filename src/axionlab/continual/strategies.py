@@ -23,6 +23,17 @@ l2          1/2     1                                            one, anchored a
 
 A growing class-incremental head compares only the leading rows an anchor has; new rows are free.
 
+Language models. Every strategy runs on next-token data (``x`` token ids ``(N, T)``, targets
+``(N, T)``, model logits ``(B, T, V)``, e.g. :class:`~axionlab.landscape.hf.HFLogits` on
+:func:`~axionlab.data.text.next_token_pairs`): the example is the *sequence*. EWC's Fisher is per
+sequence with the sequence's loss its mean token cross-entropy
+(:func:`~axionlab.landscape.fisher.fisher_diagonal` on sequence targets; ``fisher="exact"`` is
+refused there, ``"empirical"`` and ``"sampled"`` work); MAS's ``‖f(x)‖²`` is averaged over
+positions; LwF distils every position over the whole vocabulary; replay and joint keep whole
+sequences. Penalties cover every trainable parameter, embeddings included, a tied parameter
+(GPT-2's ``wte``/``lm_head``) once, as ``named_parameters()`` yields it. Task-IL (masked logits)
+does not apply.
+
 EWC strength conventions
 ------------------------
 "λ = 1000" names no strength until the Fisher estimator and the penalty's constant are fixed.
@@ -60,6 +71,7 @@ and ``penalty="full"`` (no ½) is Avalanche's penalty at its batch size ``B``.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
@@ -208,6 +220,8 @@ def _task_view(model: nn.Module, task: Task, context: TaskContext) -> tuple[nn.M
     """
     if context.class_groups is None:
         return model, task.train, ""
+    if task.train[1].dim() != 1:
+        raise InputError("task-IL (masked output units) does not apply to per-token targets")
     columns = tuple(sorted(task.classes))
     x, y = task.train
     return _Columns(model, columns), (x, torch.searchsorted(torch.tensor(columns), y)), "net."
@@ -279,6 +293,11 @@ class EWC(QuadraticStrategy):
     or with ``fisher_estimate="batch_mean"`` from squared gradients of the mean loss over batches
     of ``fisher_batch_size`` (Avalanche's estimator). ``penalty="full"`` drops the ½. The module
     docstring converts λ between these conventions.
+
+    On next-token data the example is the sequence: ``F_i = (1/N) Σ_n (∂ℓ_n/∂θ_i)²`` with ``ℓ_n``
+    sequence ``n``'s mean token cross-entropy (as
+    :func:`~axionlab.landscape.hf.sequence_fisher_diagonal`), over at most ``fisher_samples``
+    sequences; ``fisher="exact"`` is refused there.
     """
 
     name = "ewc"
@@ -410,7 +429,8 @@ class MemoryAwareSynapses(QuadraticStrategy):
 
     ``Ω_i ← Ω_i + (1/N) Σ_n |∂‖f(x_n)‖²₂ / ∂θ_i|`` with ``f`` the logits (of the task's own output
     units under task-IL), per example, in eval mode, on at most ``samples`` training examples;
-    penalty ``λ · Σ_i Ω_i (θ_i − θ*_i)²``.
+    penalty ``λ · Σ_i Ω_i (θ_i − θ*_i)²``. For a sequence output ``(T, V)`` the example is the
+    sequence and ``‖f(x)‖²`` is the mean over its positions of each position's squared norm.
     """
 
     name = "mas"
@@ -437,6 +457,8 @@ def _output_sensitivity(model: nn.Module, x: Tensor, batch_size: int) -> Params:
 
     def squared_norm(p: Params, xi: Tensor) -> Tensor:
         out: Tensor = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        if out.dim() > 2:  # a sequence (1, T, V): mean over positions of the squared norms
+            return out.square().sum(-1).mean()
         return out.square().sum()
 
     per_example = vmap(grad(squared_norm), in_dims=(None, 0))
@@ -481,7 +503,9 @@ class LearningWithoutForgetting(Strategy):
     mini-batch the loss gains ``α · Σ_groups −Σ_k p^T_k log q^T_k`` (mean over the batch), with
     ``p^T`` and ``q^T`` the softmaxes at temperature ``T`` of the teacher's and the model's logits
     on the old output units. Under task-IL each old task is its own group (its own head); otherwise
-    all old units form one group.
+    all old units form one group. For sequence logits ``(B, T, V)`` (language models) the term is
+    the same distillation at every position over the whole vocabulary, averaged over the
+    ``B·T`` positions.
     """
 
     name = "lwf"
@@ -510,6 +534,10 @@ class LearningWithoutForgetting(Strategy):
             return None
         with torch.no_grad():
             old = self.teacher(x)
+        if logits.dim() > 2:
+            target = F.softmax(old / self.temperature, dim=-1)
+            log_q = F.log_softmax(logits / self.temperature, dim=-1)
+            return self.alpha * -(target * log_q).sum(-1).mean()
         total = torch.zeros((), device=logits.device)
         for group in self._groups:
             target = F.softmax(old[:, group] / self.temperature, dim=1)
@@ -533,6 +561,8 @@ class Replay(Strategy):
     2018; Chaudhry et al. 2019, "On tiny episodic memories"). With ``balance`` the buffer is
     repeated ``round(N_task / memory)`` times, so old and new examples weigh about equally, as
     when every mini-batch is paired with an equal-size memory batch (Chaudhry et al. 2019).
+    Per-token targets ``(N, T)`` (language models) are kept with their sequence: the example is
+    the sequence.
     """
 
     name = "replay"
@@ -541,19 +571,37 @@ class Replay(Strategy):
         super().__init__()
         self.buffer = ReservoirBuffer(memory)
         self.balance = balance
+        self._target_shape: tuple[int, ...] | None = None  # set when targets are per position
+
+    def _held(self) -> Data:
+        bx, by = self.buffer.data()
+        if self._target_shape is None:
+            return bx, by
+        # sequences were stored as one row [x | y]; by holds the row's original index
+        width = bx.shape[1] - math.prod(self._target_shape)
+        return bx[:, :width], bx[:, width:].long().reshape(-1, *self._target_shape)
 
     def train_data(self, task: Task) -> Data:
         if len(self.buffer) == 0:
             return task.train
-        bx, by = self.buffer.data()
+        bx, by = self._held()
         copies = max(1, round(len(task.train[1]) / len(by))) if self.balance else 1
         return (
             torch.cat([task.train[0], bx.repeat(copies, *([1] * (bx.dim() - 1)))]),
-            torch.cat([task.train[1], by.repeat(copies)]),
+            torch.cat([task.train[1], by.repeat(copies, *([1] * (by.dim() - 1)))]),
         )
 
     def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
-        self.buffer.add(*task.train, generator=context.generator)
+        x, y = task.train
+        if y.dim() == 1:
+            self.buffer.add(x, y, generator=context.generator)
+        else:
+            if x.dim() != 2:
+                raise InputError(f"replay: per-token targets need inputs (N, T), got {x.shape}")
+            self._target_shape = tuple(y.shape[1:])
+            rows = torch.cat([x, y.to(x.dtype).reshape(y.shape[0], -1)], dim=1)
+            index = torch.arange(y.shape[0])
+            self.buffer.add(rows, index, generator=context.generator)
         super().after_task(model, task, context)
 
 

@@ -7,6 +7,13 @@ Heads by scenario (labels as :func:`axionlab.data.splits.make_stream` gives them
 - ``task_il``: one head over all classes with masked logits, each example scored only among its
   task's classes (equivalent to one head per task).
 - ``domain_il``: one shared head of the size of a task's label set.
+
+Language tasks (per-token targets ``(N, T)``, :func:`axionlab.data.text.next_token_pairs`; the
+model returns ``(B, T, V)``, e.g. :class:`~axionlab.landscape.hf.HFLogits`): the output layer is
+the vocabulary and never grows, accuracies are next-token accuracies and losses nats per token
+(:func:`axionlab.train.evaluate`); ``class_il`` and ``domain_il`` run them, ``task_il`` does not
+apply. :class:`RetentionResult` records task A's loss beside its accuracy (``loss_a``,
+``delta_loss``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ def _child(generator: torch.Generator) -> torch.Generator:
     """An independent generator seeded from the next draw of ``generator``."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return torch.Generator().manual_seed(seed)
+
+
+def _per_token(data: Data) -> bool:
+    """Whether ``data`` holds per-position targets ``(N, T)`` (a language task)."""
+    return data[1].dim() == 2
 
 
 def _grow_head(model: nn.Module, classes: Sequence[int], generator: torch.Generator) -> None:
@@ -93,7 +105,7 @@ def train_task(
     groups: tuple[tuple[int, ...], ...] | None = None
     if scenario == "task_il":
         groups = tuple(tuple(g) for g in (class_groups or [task.classes]))
-    if scenario == "class_il":
+    if scenario == "class_il" and not _per_token(task.train):  # a vocabulary does not grow
         _grow_head(model, task.classes, head_gen)
     context = TaskContext(scenario=scenario, class_groups=groups, generator=strategy_gen)
     strategy.before_task(model, task, context)
@@ -175,7 +187,8 @@ class StreamResult:
 def _accuracy_row(
     model: nn.Module, stream: Sequence[Task], scenario: str, batch_size: int
 ) -> np.ndarray:
-    outputs = get_head(model).out_features if scenario == "class_il" else None
+    grows = scenario == "class_il" and not any(_per_token(task.test) for task in stream)
+    outputs = get_head(model).out_features if grows else None
     row = np.full(len(stream), np.nan)
     for j, task in enumerate(stream):
         if outputs is not None and max(task.classes) >= outputs:
@@ -374,16 +387,33 @@ class RetentionResult:
     steps
         Optimizer steps on task B at which both tasks were to be scored; starts at 0.
     acc_a, acc_b
-        Accuracies at ``steps``; ``nan`` at the steps after a divergence (never reached) and
-        wherever the model was non-finite.
+        Accuracies at ``steps`` (next-token accuracies on language tasks); ``nan`` at the steps
+        after a divergence (never reached) and wherever the model was non-finite.
     history
         The training history on task B (its ``diverged_step`` says where training stopped).
+    loss_a, loss_b
+        Mean cross-entropies (nats per example, or per token on language tasks) at ``steps``,
+        ``nan`` where the accuracies are; empty when not recorded.
     """
 
     steps: np.ndarray
     acc_a: np.ndarray
     acc_b: np.ndarray
     history: TrainResult
+    loss_a: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    loss_b: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def delta_loss(self) -> np.ndarray:
+        """Task A's loss increase ``Δloss(k) = loss_A(k) − loss_A(0)`` at ``steps`` (nats).
+
+        ``nan`` where a loss is not finite (diverged, never reached); empty when no loss was
+        recorded.
+        """
+        if len(self.loss_a) == 0:
+            return np.zeros(0)
+        out: np.ndarray = self.loss_a - self.loss_a[0]
+        return out
 
     @property
     def diverged_step(self) -> int | None:
@@ -429,6 +459,8 @@ def retention_curve(
 
     Class-incremental: the head grows to B's labels if needed (before step 0 is scored, so
     ``acc_A(0)`` already competes with B's untrained outputs) and scores are over all outputs.
+    Language tasks (per-token targets) keep their vocabulary; task A's and B's losses are
+    recorded beside the accuracies (``loss_a``, ``loss_b``, ``delta_loss``).
     ``strategy`` must already have learnt task A (:func:`train_task`, or its ``after_task`` hook
     for the strategies that only consolidate at the end: EWC, MAS, L2, LwF, replay, joint); the
     naive strategy needs nothing. Its ``before_task`` hook runs before B; ``after_task`` does not.
@@ -475,9 +507,11 @@ def retention_curve(
             f"strategy '{strategy.name}' has not learnt task A; train A with "
             "train_task(...) or call its after_task hook first"
         )
-    labels = tuple(int(c) for c in torch.unique(task_b_train[1]))
+    per_token = _per_token(task_b_train)
+    labels = tuple(int(c) for c in torch.unique(task_b_train[1]) if not per_token or c >= 0)
     head_gen, strategy_gen, train_gen = _child(generator), _child(generator), _child(generator)
-    _grow_head(model, labels, head_gen)
+    if not per_token:  # a vocabulary does not grow
+        _grow_head(model, labels, head_gen)
     task_b = Task(
         index=strategy.tasks_seen,
         classes=labels,
@@ -488,15 +522,12 @@ def retention_curve(
     strategy.before_task(model, task_b, context)
 
     wanted = set(steps)
-    scores: list[tuple[float, float]] = []
+    scores: list[tuple[float, float, float, float]] = []
 
     def score() -> None:
-        scores.append(
-            (
-                evaluate(model, task_a_eval, batch_size=eval_batch_size)[1],
-                evaluate(model, task_b.test, batch_size=eval_batch_size)[1],
-            )
-        )
+        loss_a, acc_a = evaluate(model, task_a_eval, batch_size=eval_batch_size)
+        loss_b, acc_b = evaluate(model, task_b.test, batch_size=eval_batch_size)
+        scores.append((acc_a, acc_b, loss_a, loss_b))
 
     def on_step(step: int, info: dict[str, float]) -> None:
         strategy.on_step(model, step)
@@ -516,8 +547,13 @@ def retention_curve(
         on_step=on_step,
         progress=progress,
     )
-    table = np.full((len(steps), 2), np.nan)
+    table = np.full((len(steps), 4), np.nan)
     table[: len(scores)] = scores
     return RetentionResult(
-        steps=np.array(steps), acc_a=table[:, 0], acc_b=table[:, 1], history=history
+        steps=np.array(steps),
+        acc_a=table[:, 0],
+        acc_b=table[:, 1],
+        history=history,
+        loss_a=table[:, 2],
+        loss_b=table[:, 3],
     )

@@ -19,6 +19,15 @@ changed file or tokenizer gets a new entry and an unchanged one is never re-toke
 
 This is not a :class:`~axionlab.data.core.Dataset` (float inputs standardised per channel, class
 labels): language tasks have their own typed records, :class:`TextTasks` and :class:`TextSplit`.
+
+Next-token pairs. The generic training loop (:func:`axionlab.train.train`, ``evaluate`` and the
+continual-learning strategies) takes ``(x, y)`` with per-position targets aligned to the model's
+outputs. :func:`next_token_pairs` shifts once, ``input_ids = rows[:, :-1]`` and
+``targets = rows[:, 1:]``, so position ``t``'s logits are scored against ``targets[:, t]`` without
+a shift inside the loss; a causal model's logits on ``rows[:, :-1]`` are its logits on the full
+rows at positions ``0..L-2`` (the last position predicts nothing), so the loss equals
+``model(**batch).loss``. :func:`next_token_dataset` wraps a domain's pairs in a
+:class:`~axionlab.data.core.Dataset` for the continual-learning runners.
 """
 
 from __future__ import annotations
@@ -36,8 +45,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from axionlab.data.core import Dataset
 from axionlab.data.offline import INSTALL_HINT
-from axionlab.errors import ConfigError, DataError, did_you_mean
+from axionlab.errors import ConfigError, DataError, InputError, did_you_mean
 
 TEXT_FORMATS = ("txt", "jsonl")
 """File suffixes read for a split, in this order of preference (both present is an error)."""
@@ -487,3 +497,57 @@ def load_text_tasks(
         for d in (task_a, task_b)
     )
     return TextTasks(a, b, seq_len, tok.path, tok.vocab_size, tok.eos_token_id)
+
+
+IGNORE_INDEX = -100
+"""A target the losses skip (HuggingFace's convention, as :data:`axionlab.train.IGNORE_INDEX`)."""
+
+
+def next_token_pairs(
+    rows: Tensor | np.ndarray, *, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """``(input_ids, targets)`` of token rows ``(N, L)``, shifted once: each ``(N, L - 1)`` int64.
+
+    ``input_ids = rows[:, :-1]`` and ``targets[:, t] = labels[:, t + 1]`` (``labels`` default to
+    ``rows``; mark positions not to score with -100 there, e.g. padding). Accepts a
+    :attr:`TextSplit.tokens` memory map (copied into memory).
+
+    Raises
+    ------
+    InputError
+        ``rows`` is not 2-D with at least 2 tokens per row, or ``labels`` has another shape.
+    """
+    ids = (
+        torch.as_tensor(np.asarray(rows, dtype=np.int64)) if isinstance(rows, np.ndarray) else rows
+    )
+    if ids.dim() != 2 or ids.shape[1] < 2:
+        raise InputError(f"next_token_pairs needs rows (N, L) with L >= 2, got {tuple(ids.shape)}")
+    ids = ids.long()
+    if labels is not None and labels.shape != ids.shape:
+        raise InputError(
+            f"labels must have the rows' shape {tuple(ids.shape)}, got {tuple(labels.shape)}"
+        )
+    targets = (ids if labels is None else labels.long())[:, 1:]
+    return ids[:, :-1].contiguous(), targets.contiguous().clone()
+
+
+def next_token_dataset(domain: TextDomain, vocab_size: int) -> Dataset:
+    """A domain's next-token pairs (:func:`next_token_pairs`) as a classification-shaped record.
+
+    ``x_*`` are int64 token ids and ``y_*`` per-position targets, both ``(N, seq_len - 1)``;
+    ``num_classes = vocab_size`` and ``classes = range(vocab_size)`` (every token id is an output
+    unit), ``input_shape = (seq_len - 1,)``. What :func:`axionlab.continual.learn_task` and
+    :func:`axionlab.continual.forgetting_curve` take for a language task.
+    """
+    x_train, y_train = next_token_pairs(domain.train.tokens)
+    x_test, y_test = next_token_pairs(domain.test.tokens)
+    return Dataset(
+        name=domain.name,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=vocab_size,
+        input_shape=(x_train.shape[1],),
+        classes=tuple(range(vocab_size)),
+    )

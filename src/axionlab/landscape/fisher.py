@@ -15,6 +15,16 @@ why EWC penalty strengths λ from such code do not transfer. That estimator (Ava
     F_i^bm = (1/K) Σ_k ( ∂ [ (1/|B_k|) Σ_{n∈B_k} −log p(y_n|x_n) ] / ∂θ_i )²
 
 over the K chunks B_k of ``batch_size`` examples, which depends on ``batch_size``.
+
+Sequence outputs (language models: logits ``(B, T, V)``, targets ``(B, T)`` aligned with them, -100
+not counted, as :func:`axionlab.data.text.next_token_pairs` gives them): the example is the
+*sequence*, its loss ``ℓ_n`` the mean token cross-entropy over its counted positions, so
+``"empirical"`` is ``F_i = (1/N) Σ_n (∂ℓ_n/∂θ_i)²`` (as
+:func:`~axionlab.landscape.hf.sequence_fisher_diagonal`) and ``"sampled"`` draws every counted
+target ``y_t ~ p(·|x_{≤t})`` (teacher forcing) before taking the same gradient; ``"batch_mean"``
+squares the gradient of the mean of ``ℓ_n`` over a chunk. ``"exact"`` would take ``V·T`` backward
+passes per sequence and is refused for sequence targets (``"sampled"`` is its Monte-Carlo
+estimate: with independent positions the cross terms have zero mean).
 References: Kirkpatrick et al. 2017
 (EWC, PNAS); Kunstner, Balles & Hennig 2019, "Limitations of the empirical Fisher approximation".
 """
@@ -62,10 +72,12 @@ def fisher_diagonal(
     Parameters
     ----------
     model
-        Classifier mapping a batch of inputs to logits ``(B, C)``; evaluated functionally in eval
-        semantics (BatchNorm running statistics, no dropout) and never mutated.
+        Classifier mapping a batch of inputs to logits ``(B, C)``, or a sequence model mapping
+        them to ``(B, T, V)`` for targets ``(B, T)`` (module docstring); evaluated functionally in
+        eval semantics (BatchNorm running statistics, no dropout) and never mutated.
     data
-        An ``(x, y)`` tensor pair or an iterable of ``(x, y)`` batches (e.g. a ``DataLoader``).
+        An ``(x, y)`` tensor pair or an iterable of ``(x, y)`` batches (e.g. a ``DataLoader``);
+        ``y`` one label per example ``(B,)`` or one target per position ``(B, T)``.
     kind
         ``"exact"`` (expectation over the model's predictive distribution), ``"empirical"`` (true
         labels) or ``"sampled"`` (one label per example drawn from the model).
@@ -89,8 +101,8 @@ def fisher_diagonal(
     Raises
     ------
     InputError
-        For an unknown ``kind`` or ``estimator``, ``"exact"`` with ``"batch_mean"``, a
-        non-positive ``batch_size``/``max_examples`` or empty data.
+        For an unknown ``kind`` or ``estimator``, ``"exact"`` with ``"batch_mean"`` or with
+        sequence targets, a non-positive ``batch_size``/``max_examples`` or empty data.
     """
     check_choice("kind", kind, FISHER_KINDS)
     check_choice("estimator", estimator, FISHER_ESTIMATORS)
@@ -123,14 +135,39 @@ def fisher_diagonal(
         logp = F.log_softmax(forward(model, p, constants, x), dim=-1)
         return -logp.gather(1, y.unsqueeze(1)).mean()
 
+    def sequence_nll(p: Params, x: Tensor, y: Tensor) -> Tensor:
+        # mean token cross-entropy of one sequence over its counted positions (0 if none)
+        return _sequence_losses(forward(model, p, constants, x.unsqueeze(0)), y.unsqueeze(0))[0]
+
+    def mean_sequence_nll(p: Params, x: Tensor, y: Tensor) -> Tensor:
+        return _sequence_losses(forward(model, p, constants, x), y).mean()
+
     per_example_grad = vmap(grad(nll), in_dims=(None, 0, 0))
     per_example_exact = vmap(exact_term, in_dims=(None, 0))
+    per_sequence_grad = vmap(grad(sequence_nll), in_dims=(None, 0, 0))
 
     total = {n: torch.zeros_like(p) for n, p in params.items()}
     count = 0
     with eval_semantics(model):
         for xb, yb in iter_batches(data, batch_size, max_examples):
             xb, yb = xb.to(device), yb.to(device)
+            if yb.dim() == 2:
+                if kind == "exact":
+                    raise InputError(
+                        "kind='exact' on per-token targets would take V·T backward passes per "
+                        "sequence; use kind='sampled' (its Monte-Carlo estimate) or 'empirical'"
+                    )
+                if kind == "sampled":
+                    yb = _sample_targets(model, params, constants, xb, yb, generator)
+                if estimator == "batch_mean":
+                    for n, g in grad(mean_sequence_nll)(params, xb, yb).items():
+                        total[n] += g.square()
+                    count += 1
+                    continue
+                for n, g in per_sequence_grad(params, xb, yb).items():
+                    total[n] += g.square().sum(0)
+                count += xb.shape[0]
+                continue
             if kind == "sampled":
                 yb = _sample_labels(model, params, constants, xb, generator)
             if estimator == "batch_mean":
@@ -162,6 +199,43 @@ def _sample_labels(
     gen_device = generator.device if generator is not None else torch.device("cpu")
     labels = torch.multinomial(probs.to(gen_device), 1, generator=generator).squeeze(1)
     return labels.to(x.device)
+
+
+IGNORE_INDEX = -100
+"""A sequence target that is not counted (HuggingFace's convention)."""
+
+
+def _sequence_losses(logits: Tensor, y: Tensor) -> Tensor:
+    """Per-sequence mean token cross-entropy ``(B,)`` of logits ``(B, T, V)`` against ``(B, T)``.
+
+    Positions with target -100 are not counted; a sequence with none counted has loss 0.
+    """
+    if logits.dim() != 3 or logits.shape[:2] != y.shape:
+        raise InputError(
+            f"per-token targets {tuple(y.shape)} need logits (B, T, V) with the same (B, T), "
+            f"got {tuple(logits.shape)}"
+        )
+    valid = y != IGNORE_INDEX
+    logp = F.log_softmax(logits.float(), dim=-1)
+    nll = -logp.gather(2, y.clamp_min(0).unsqueeze(2)).squeeze(2)
+    return torch.where(valid, nll, 0.0).sum(1) / valid.sum(1).clamp_min(1)
+
+
+def _sample_targets(
+    model: nn.Module,
+    params: Params,
+    constants: Params,
+    x: Tensor,
+    y: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """One target per counted position drawn from the model (teacher forcing); -100 kept."""
+    with torch.no_grad():
+        logits = forward(model, params, constants, x).float()
+        probs = F.softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    drawn = torch.multinomial(probs.to(gen_device), 1, generator=generator).reshape(y.shape)
+    return torch.where(y == IGNORE_INDEX, y, drawn.to(y.device))
 
 
 def fisher_trace(fisher: Mapping[str, Tensor]) -> float:
