@@ -19,8 +19,10 @@ substitutes the perturbed value into both uses. Parameter names are the wrapped 
 with ``model.``.
 
 Fisher information per sequence (EWC's "per example" for language models) is
-:func:`sequence_fisher_diagonal`: the categorical Fisher of
-:func:`~axionlab.landscape.fisher_diagonal` is per class label, not per token sequence.
+:func:`sequence_fisher_diagonal` on HuggingFace-convention pairs (``labels == input_ids``), or
+:func:`~axionlab.landscape.fisher_diagonal` on next-token pairs
+(:func:`axionlab.data.text.next_token_pairs`: targets aligned with the logits, no shift), which
+gives the same empirical Fisher and also the ``"sampled"`` kind.
 """
 
 from __future__ import annotations
