@@ -38,3 +38,12 @@ def test_inclusion_probability_is_k_over_n() -> None:
 def test_capacity_validation() -> None:
     with pytest.raises(InputError, match="capacity must be positive"):
         ReservoirBuffer(0)
+
+
+def test_per_position_targets_stay_with_their_example():
+    buffer = ReservoirBuffer(3)
+    x = torch.arange(20).reshape(5, 4)
+    y = x + 100  # each example's targets are recognisable from its inputs
+    buffer.add(x, y, generator=torch.Generator().manual_seed(0))
+    held_x, held_y = buffer.data()
+    assert held_y.shape == (3, 4) and torch.equal(held_y, held_x + 100)

@@ -28,12 +28,15 @@ class ReservoirBuffer:
         return min(self.seen, self.capacity)
 
     def add(self, x: Tensor, y: Tensor, *, generator: torch.Generator) -> None:
-        """Offer the examples ``(x, y)`` in order, drawing replacement slots from ``generator``."""
+        """Offer the examples ``(x, y)`` in order, drawing replacement slots from ``generator``.
+
+        ``y`` holds one target per example (class labels ``(N,)``) or per position (``(N, T)``,
+        next-token targets); each example keeps its own targets."""
         if x.shape[0] != y.shape[0]:
             raise InputError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
         if self._x is None or self._y is None:
             self._x = x.new_empty((self.capacity, *x.shape[1:]))
-            self._y = y.new_empty((self.capacity,))
+            self._y = y.new_empty((self.capacity, *y.shape[1:]))
         fill = max(0, min(self.capacity - self.seen, x.shape[0]))
         self._x[self.seen : self.seen + fill] = x[:fill]
         self._y[self.seen : self.seen + fill] = y[:fill]

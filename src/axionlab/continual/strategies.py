@@ -71,7 +71,6 @@ and ``penalty="full"`` (no ½) is Avalanche's penalty at its batch size ``B``.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
@@ -571,20 +570,11 @@ class Replay(Strategy):
         super().__init__()
         self.buffer = ReservoirBuffer(memory)
         self.balance = balance
-        self._target_shape: tuple[int, ...] | None = None  # set when targets are per position
-
-    def _held(self) -> Data:
-        bx, by = self.buffer.data()
-        if self._target_shape is None:
-            return bx, by
-        # sequences were stored as one row [x | y]; by holds the row's original index
-        width = bx.shape[1] - math.prod(self._target_shape)
-        return bx[:, :width], bx[:, width:].long().reshape(-1, *self._target_shape)
 
     def train_data(self, task: Task) -> Data:
         if len(self.buffer) == 0:
             return task.train
-        bx, by = self._held()
+        bx, by = self.buffer.data()
         copies = max(1, round(len(task.train[1]) / len(by))) if self.balance else 1
         return (
             torch.cat([task.train[0], bx.repeat(copies, *([1] * (bx.dim() - 1)))]),
@@ -592,16 +582,7 @@ class Replay(Strategy):
         )
 
     def after_task(self, model: nn.Module, task: Task, context: TaskContext) -> None:
-        x, y = task.train
-        if y.dim() == 1:
-            self.buffer.add(x, y, generator=context.generator)
-        else:
-            if x.dim() != 2:
-                raise InputError(f"replay: per-token targets need inputs (N, T), got {x.shape}")
-            self._target_shape = tuple(y.shape[1:])
-            rows = torch.cat([x, y.to(x.dtype).reshape(y.shape[0], -1)], dim=1)
-            index = torch.arange(y.shape[0])
-            self.buffer.add(rows, index, generator=context.generator)
+        self.buffer.add(*task.train, generator=context.generator)
         super().after_task(model, task, context)
 
 
