@@ -300,3 +300,14 @@ def test_sequence_classification_logits_and_fisher():
         loss = nn.functional.cross_entropy(probe(ids[i : i + 1]), y[i : i + 1])
         expected += torch.autograd.grad(loss, params[name])[0].square() / 4
     torch.testing.assert_close(fisher[name], expected, atol=1e-9, rtol=1e-4)
+
+
+def test_per_sequence_fisher_runs_when_the_config_names_a_pad_token() -> None:
+    # transformers looks for pad_token_id in the ids to warn about padding; under vmap that
+    # data-dependent look cannot run, so HFLogits switches the warning off for its own calls
+    model = _gpt2(pad_token_id=0)
+    ids = torch.randint(0, VOCAB, (3, SEQ), generator=torch.Generator().manual_seed(3))
+    ids[:, 0] = 0
+    fisher = sequence_fisher_diagonal(HFLogits(model), (ids, ids), batch_size=3)
+    assert all(torch.isfinite(v).all() for v in fisher.values())
+    assert not any("warn_if_padding_and_no_attention_mask" in vars(m) for m in model.modules())

@@ -27,8 +27,8 @@ gives the same empirical Fisher and also the ``"sampled"`` kind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import Literal, get_args
 
 import torch
@@ -74,22 +74,44 @@ class HFLogits(nn.Module):
         check_choice("compute_dtype", compute_dtype, COMPUTE_DTYPES)
         self.model = model
         self.compute_dtype = compute_dtype
+        self._padding_checks = [
+            m for m in model.modules() if hasattr(m, "warn_if_padding_and_no_attention_mask")
+        ]
 
     def forward(self, input_ids: Tensor) -> Tensor:
         """Logits of ``input_ids`` ``(B, L)`` int64 with an all-ones attention mask, as float32.
 
         The mask is passed as ``None``, which ``transformers`` reads as "no padding" (the same
         logits as an all-ones tensor) without the data-dependent check ``mask.all()`` that
-        ``torch.func.vmap`` (per-example gradients, batched plane points) cannot run.
+        ``torch.func.vmap`` (per-example gradients, batched plane points) cannot run. For the
+        same reason its padding warning (a look for ``config.pad_token_id`` in the ids, which
+        packed rows never hold as padding) is switched off for the call, and only for it.
         """
         context = (
             torch.autocast(input_ids.device.type, dtype=torch.bfloat16)
             if self.compute_dtype == "bfloat16"
             else nullcontext()
         )
-        with context:
+        with context, _without_padding_warning(self._padding_checks):
             logits: Tensor = self.model(input_ids=input_ids, attention_mask=None).logits
         return logits.float()
+
+
+@contextmanager
+def _without_padding_warning(modules: list[nn.Module]) -> Iterator[None]:
+    """``transformers``' padding warning silenced on ``modules`` (instance attributes, removed
+    afterwards, so the model is as it was)."""
+    for module in modules:
+        object.__setattr__(module, "warn_if_padding_and_no_attention_mask", _no_warning)
+    try:
+        yield
+    finally:
+        for module in modules:
+            object.__delattr__(module, "warn_if_padding_and_no_attention_mask")
+
+
+def _no_warning(*args: object, **kwargs: object) -> None:
+    return None
 
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
