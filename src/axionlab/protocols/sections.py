@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol, cast
 
 import torch
 from pydantic import AfterValidator, Field, model_validator
@@ -16,6 +16,7 @@ from axionlab.config import Options, SafeLabel, Section, check_memory, registere
 from axionlab.continual import STRATEGIES, build_strategy
 from axionlab.data import DATASETS, Dataset, load_dataset
 from axionlab.errors import ConfigError, DataError, InputError, UserError
+from axionlab.landscape import HFLogits
 from axionlab.models import MODELS, build_model
 from axionlab.repro import torch_generator
 from axionlab.runs import PhaseRecord
@@ -96,14 +97,29 @@ class ArchitectureSpec(Section):
         return self.label or self.name
 
     def build(self, data: Dataset, seed: int) -> torch.nn.Module:
-        """The model for ``data``, initialised from the seed's ``("init", label)`` stream."""
-        return build_model(
+        """The model for ``data``, initialised from the seed's ``("init", label)`` stream.
+
+        A HuggingFace model (``name: hf``) is returned wrapped in
+        :class:`~axionlab.landscape.HFLogits` (``input_ids -> logits``), carrying its ``family``
+        and ``head_name`` (prefixed ``model.``), so every phase runs it as any other model. Its
+        attention runs the eager kernel (second derivatives for the Hessian probes).
+        """
+        model = build_model(
             self.name,
             data.input_shape,
             len(data.classes),
             generator=torch_generator(seed, "init", self.display),
             **self.options,
         )
+        if self.name != "hf":
+            return model
+        # eager attention: the Hessian probes differentiate twice, which torch's CPU SDPA
+        # kernels do not implement (same function, other kernel)
+        cast(Any, model).set_attn_implementation("eager")
+        wrapped = HFLogits(model)
+        wrapped.family = str(getattr(model, "family", "hf"))  # type: ignore[assignment]
+        wrapped.head_name = f"model.{getattr(model, 'head_name', 'lm_head')}"  # type: ignore[assignment]
+        return wrapped
 
     def load_trained(self, data: Dataset, seed: int, record: PhaseRecord) -> torch.nn.Module:
         """The model a phase stored as ``model.pt`` (checksums verified by the store), in eval."""

@@ -4,15 +4,21 @@ structure, task B and analysis sections, and what one unit is about."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+import functools
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+import torch.nn.functional as F
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from torch import Tensor
 
 from axionlab.checks import check_choice
 from axionlab.config import RunConfig, Section, check_memory
 from axionlab.continual.stability import StabilityMode
 from axionlab.data import Dataset, split_classes
-from axionlab.errors import ConfigError, DataError
+from axionlab.errors import ConfigError, DataError, InputError, UserError
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
@@ -21,6 +27,9 @@ from axionlab.protocols.sections import (
     unique_labels,
 )
 from axionlab.train import AUGMENTATIONS, AugmentName, TrainConfig
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+Measure = Callable[[], Mapping[str, Any]]
 
 PLANE_BYTES_PER_CELL = 160
 """Estimated peak bytes per grid cell of a plane and its cubical persistence (values,
@@ -86,6 +95,154 @@ class Exp01Dataset(DatasetSpec):
                 f"classes of '{self.name}', got {self.task_a_classes}"
             )
         return split_classes(dataset, self.task_a_classes)
+
+    def loss_fn(self) -> LossFn:
+        """The loss of every probe (planes, curvature, basins): cross-entropy over classes."""
+        return F.cross_entropy
+
+    def undefined_structure(self) -> dict[str, Measure]:
+        """Structure families undefined on this data, each a measure raising its reason: none."""
+        return {}
+
+
+def token_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean next-token cross-entropy (nats) of logits ``(B, T, V)`` against aligned targets
+    ``(B, T)`` (no shift: :func:`~axionlab.data.text.next_token_pairs`), -100 skipped."""
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    return F.cross_entropy(flat, targets.reshape(-1), ignore_index=-100)
+
+
+def text_demo_root() -> Path:
+    """Where the shipped corpora and their tokenizer are prepared when ``root`` is not set:
+    ``$AXIONLAB_TEXT_DEMO``, else ``$XDG_CACHE_HOME/axionlab/text-demo`` (``~/.cache/...``)."""
+    if os.environ.get("AXIONLAB_TEXT_DEMO"):
+        return Path(os.environ["AXIONLAB_TEXT_DEMO"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+    return cache / "axionlab" / "text-demo"
+
+
+class TextOptions(Section):
+    """The two domains of a language task pair and how they are packed."""
+
+    task_a: str = "prose"
+    task_b: str = "code"
+    seq_len: int = Field(64, ge=3)
+    """Tokens per packed row; the model sees ``seq_len - 1`` (next-token pairs)."""
+    tokenizer: str | None = None
+    """A tokenizer directory; ``None``: the shipped demo tokenizer (only with the demo corpora)."""
+    max_train: int | None = Field(None, ge=1)
+    """Keep the first this many packed train rows of each domain (``None``: all)."""
+    max_test: int | None = Field(None, ge=1)
+    """Keep the first this many packed test rows of each domain (``None``: all)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _text_tasks(root: str | None, options_json: str) -> tuple[Dataset, Dataset]:
+    from axionlab.data.corpora import prepare_text_demo
+    from axionlab.data.text import load_text_tasks, next_token_dataset
+
+    opts = TextOptions.model_validate_json(options_json)
+    tokenizer = opts.tokenizer
+    if root is None:
+        demo = prepare_text_demo(text_demo_root())
+        root, tokenizer = str(demo.corpora), tokenizer or str(demo.tokenizer)
+    if tokenizer is None:
+        raise ConfigError(
+            "options.tokenizer: a text root other than the shipped corpora needs a tokenizer "
+            "directory (e.g. the model's checkpoint dir); set it with --set "
+            "datasets.0.options.tokenizer=DIR"
+        )
+    tasks = load_text_tasks(
+        root, task_a=opts.task_a, task_b=opts.task_b, tokenizer=tokenizer, seq_len=opts.seq_len
+    )
+    pair = (
+        next_token_dataset(tasks.task_a, tasks.vocab_size),
+        next_token_dataset(tasks.task_b, tasks.vocab_size),
+    )
+    return _head(pair[0], opts), _head(pair[1], opts)
+
+
+def _head(data: Dataset, opts: TextOptions) -> Dataset:
+    """The first ``max_train``/``max_test`` rows of ``data`` (all with ``None``)."""
+    train, test = slice(opts.max_train), slice(opts.max_test)
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train[train],
+        y_train=data.y_train[train],
+        x_test=data.x_test[test],
+        y_test=data.y_test[test],
+    )
+
+
+class Exp01TextDataset(Section):
+    """A language task pair: fine-tune on domain ``task_a``, then on ``task_b`` (same vocabulary).
+
+    ``root`` holds one folder per domain (:func:`~axionlab.data.text.load_text_tasks`); without
+    it, the shipped procedural corpora and their BPE tokenizer are written once under
+    :func:`text_demo_root` (no network). Examples are next-token pairs
+    (:func:`~axionlab.data.text.next_token_dataset`): the classes are the tokenizer's vocabulary.
+    """
+
+    name: Literal["text"] = "text"
+    root: str | None = None
+    options: TextOptions = TextOptions()
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Exp01TextDataset:
+        if self.options.task_a == self.options.task_b:
+            raise ValueError(
+                f"options.task_a and task_b must differ, both are {self.options.task_a!r}"
+            )
+        return self
+
+    def tasks(self, seed: int) -> tuple[Dataset, Dataset]:
+        """Task A's and task B's next-token pairs (independent of ``seed``: packing is fixed).
+
+        Raises
+        ------
+        DataError
+            A missing root, domain, file or tokenizer (the message names the path).
+        """
+        del seed
+        try:
+            return _text_tasks(self.root, self.options.model_dump_json())
+        except ConfigError:
+            raise
+        except UserError as err:
+            raise DataError(str(err)) from None
+
+    def loss_fn(self) -> LossFn:
+        """The probes' loss: mean next-token cross-entropy per token (:func:`token_loss`)."""
+        return token_loss
+
+    def undefined_structure(self) -> dict[str, Measure]:
+        """Neural collapse needs one class label per example; a language model's targets are
+        per token, so its ``nc*`` features are ``nan`` with this reason (spectra and basins run).
+        """
+
+        def collapse() -> dict[str, Any]:
+            raise InputError(
+                "neural collapse needs one class label per example; next-token targets are per "
+                "position (language model)"
+            )
+
+        return {"collapse": collapse}
+
+    def load_error(self, error: DataError, where: str) -> DataError:
+        """``error`` naming ``<where>`` (the dataset entry)."""
+        return DataError(f"{where}: {error}")
+
+
+def _dataset_kind(value: Any) -> str:
+    name = value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
+    return "text" if name == "text" else "registry"
+
+
+Exp01DatasetEntry = Annotated[
+    Annotated[Exp01Dataset, Tag("registry")] | Annotated[Exp01TextDataset, Tag("text")],
+    Discriminator(_dataset_kind),
+]
+"""A registry dataset split by classes, or (``name: text``) a language task pair."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,7 +438,7 @@ class AnalysisSection(Section):
 
 class Exp01Config(RunConfig):
     protocol: Literal["exp01"] = "exp01"
-    datasets: list[Exp01Dataset] = Field(min_length=1)
+    datasets: list[Exp01DatasetEntry] = Field(min_length=1)
     architectures: list[ArchitectureSpec] = Field(min_length=1)
     seeds: Seeds = [0]
     task_a: TaskATrain = TaskATrain(
@@ -336,5 +493,5 @@ class Exp01Config(RunConfig):
 class Exp01Unit:
     """What one EXP-01 unit is about: a dataset, an architecture and a seed (``Unit.seed``)."""
 
-    dataset: Exp01Dataset
+    dataset: Exp01Dataset | Exp01TextDataset
     architecture: ArchitectureSpec

@@ -9,8 +9,6 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import torch.nn.functional as F
-
 from axionlab.collapse.structure import structure_profile
 from axionlab.continual import PenaltyStabilityError, build_strategy, forgetting_curve, learn_task
 from axionlab.data import Dataset, random_subset
@@ -88,13 +86,13 @@ def _task_a(ctx: Ctx, a: Dataset, out: Path) -> Summary:
 
 
 def _plane(ctx: Ctx, a: Dataset, rec: PhaseRecord, s: int, out: Path) -> Summary:
-    land = ctx.config.landscape
+    land, loss = ctx.config.landscape, ctx.params.dataset.loss_fn()
     model = ctx.params.architecture.load_trained(a, ctx.seed, rec)
     gen = ctx.generator("directions", ctx.unit.id, s)
     dirs = random_directions(model, 2, generator=gen, **land.direction_options())
     data = (a.x_test, a.y_test) if land.split == "test" else (a.x_train, a.y_train)
     grid = land.plane_options()
-    plane = loss_plane(model, F.cross_entropy, data, dirs, show_progress=False, **grid)
+    plane = loss_plane(model, loss, data, dirs, show_progress=False, **grid)
     write_npz(out / "plane.npz", {k: getattr(plane, k) for k in ("alphas", "betas", "values")})
     return {k: getattr(plane, k) for k in ("center_loss", "n_nonfinite", "seconds", "strategy")}
 
@@ -108,11 +106,11 @@ def _topology(ctx: Ctx, plane: PhaseRecord, out: Path) -> Summary:
 
 
 def _curvature(ctx: Ctx, a: Dataset, rec: PhaseRecord, out: Path) -> Summary:
-    curv, uid = ctx.config.curvature, ctx.unit.id
+    curv, uid, loss = ctx.config.curvature, ctx.unit.id, ctx.params.dataset.loss_fn()
     model = ctx.params.architecture.load_trained(a, ctx.seed, rec)
     data = random_subset(a.x_train, a.y_train, curv.examples, ctx.generator("curvature_data", uid))
     streams = lambda name: ctx.generator(name, uid)  # noqa: E731
-    profile = curvature_profile(model, F.cross_entropy, data, streams=streams, **curv.probes())
+    profile = curvature_profile(model, loss, data, streams=streams, **curv.probes())
     write_json(out / "curvature.json", profile.summary())
     return profile.summary()
 
@@ -121,16 +119,18 @@ def _structure(ctx: Ctx, a: Dataset, rec: PhaseRecord, plane: PhaseRecord, out: 
     st, uid, norm = ctx.config.structure, ctx.unit.id, ctx.config.landscape.direction_options()
     model = ctx.params.architecture.load_trained(a, ctx.seed, rec)
     x, y = random_subset(a.x_train, a.y_train, st.examples, ctx.generator("structure_data", uid))
+    spec = ctx.params.dataset
 
     def basins() -> Summary:
         gens = (ctx.generator("basin_directions", uid, i) for i in range(st.basin_directions))
         dirs = [random_directions(model, 1, generator=g, **norm)[0] for g in gens]
         stored = read_npz(plane.path / "plane.npz")
-        found = plane_basins(model, F.cross_entropy, (x, y), dirs, stored, **st.basin_search())
+        found = plane_basins(model, spec.loss_fn(), (x, y), dirs, stored, **st.basin_search())
         write_npz(out / "basin.npz", found.arrays())
         return found.features(st.basin_names())
 
-    profile = structure_profile(model, x, y, st.columns(), extra={"basin": basins})
+    extra = {**spec.undefined_structure(), "basin": basins}
+    profile = structure_profile(model, x, y, st.columns(), extra=extra)
     return {**profile.features, "reason": profile.reason}
 
 
