@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch.nn.functional as F
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from torch import Tensor
 
 from axionlab.checks import check_choice
@@ -147,10 +148,9 @@ def _text_tasks(root: str | None, options_json: str) -> tuple[Dataset, Dataset]:
         demo = prepare_text_demo(text_demo_root())
         root, tokenizer = str(demo.corpora), tokenizer or str(demo.tokenizer)
     if tokenizer is None:
-        raise ConfigError(
-            "options.tokenizer: a text root other than the shipped corpora needs a tokenizer "
-            "directory (e.g. the model's checkpoint dir); set it with --set "
-            "datasets.0.options.tokenizer=DIR"
+        raise DataError(
+            f"options.tokenizer: the text root {root} (not the shipped corpora) needs a "
+            "tokenizer directory, e.g. the model's checkpoint dir; set options.tokenizer"
         )
     tasks = load_text_tasks(
         root, task_a=opts.task_a, task_b=opts.task_b, tokenizer=tokenizer, seq_len=opts.seq_len
@@ -206,8 +206,6 @@ class Exp01TextDataset(Section):
         del seed
         try:
             return _text_tasks(self.root, self.options.model_dump_json())
-        except ConfigError:
-            raise
         except UserError as err:
             raise DataError(str(err)) from None
 
@@ -231,6 +229,9 @@ class Exp01TextDataset(Section):
     def load_error(self, error: DataError, where: str) -> DataError:
         """``error`` naming ``<where>`` (the dataset entry)."""
         return DataError(f"{where}: {error}")
+
+
+DATASET_KINDS = ("registry", "text")
 
 
 def _dataset_kind(value: Any) -> str:
@@ -457,6 +458,14 @@ class Exp01Config(RunConfig):
     task_b: TaskBSection = TaskBSection()
     analysis: AnalysisSection = AnalysisSection()
 
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Exp01Config:
+        """Validate, naming a dataset's keys without the union's tag (``datasets.0.root``)."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as err:
+            raise _untagged(err) from None
+
     def check_data(self) -> None:
         """Load every dataset (with the first seed) and check that task B is not empty, that
         every architecture can be built for it and fits in memory, and that task A's
@@ -487,6 +496,19 @@ class Exp01Config(RunConfig):
         if missing:
             raise ValueError(f"analysis.retention_steps {missing} are not in task_b.eval_steps")
         return self
+
+
+def _untagged(err: ValidationError) -> ValidationError:
+    """``err`` with the dataset-kind tag (``registry``/``text``) dropped from each location."""
+    details: list[InitErrorDetails] = []
+    for e in err.errors(include_url=False):
+        loc = list(e["loc"])
+        if len(loc) > 2 and loc[0] == "datasets" and loc[2] in DATASET_KINDS:
+            del loc[2]
+        # the message as given (its template is already filled in)
+        kind = PydanticCustomError(e["type"], e["msg"].replace("{", "{{").replace("}", "}}"))
+        details.append({"type": kind, "loc": tuple(loc), "input": e["input"]})
+    return ValidationError.from_exception_data(err.title, details)
 
 
 @dataclasses.dataclass(frozen=True)
