@@ -218,7 +218,9 @@ def test_zero_accuracy_at_step_0_is_excluded_with_its_reason(
     assert "zero_initial_accuracy" in (run / "report" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["quick", "paper-cifar100", "paper-resisc45", "paper-cub200"])
+@pytest.mark.parametrize(
+    "name", ["quick", "paper-cifar100", "paper-resisc45", "paper-cub200", "scale-pythia"]
+)
 def test_every_departure_from_the_published_protocol_is_listed(name: str) -> None:
     config = load_config(ROOT / "configs" / "exp01" / f"{name}.yaml")
     rows = protocol_departures(config.model_dump(mode="json"))
