@@ -71,6 +71,7 @@ def test_retention_starts_at_one_and_the_head_covers_every_class(cl: SimpleNames
     assert [summary[f"ret@{k}"] for k in STEPS] == list(result.outcome.retention)
     assert summary["stability_action"] == "none"  # naive has no penalty to check
     assert set(result.arrays()) == {"steps", "acc_a", "acc_b", "retention", "loss"}
+    assert not result.per_token and not any(k.startswith("dloss@") for k in summary)
 
 
 def test_same_streams_same_curve(cl: SimpleNamespace) -> None:

@@ -282,6 +282,18 @@ def test_forgetting_curve_prose_to_code(tmp_path) -> None:  # type: ignore[no-un
         delta = curve.delta_loss
         assert delta[0] == 0.0 and np.isfinite(delta).all()
         np.testing.assert_array_equal(curve.loss_arrays()["delta_loss"], delta)
-        assert set(curve.arrays()) == {"steps", "acc_a", "acc_b", "retention", "loss"}
+        assert curve.per_token and summary["dloss@0"] == 0.0
+        assert summary["dloss@20"] == pytest.approx(float(delta[-1]))
+        arrays = curve.arrays()
+        assert set(arrays) == {
+            "steps",
+            "acc_a",
+            "acc_b",
+            "retention",
+            "loss",
+            "loss_a",
+            "delta_loss",
+        }
+        np.testing.assert_array_equal(arrays["delta_loss"], delta)
         outcomes[name] = delta[-1]
     assert outcomes["naive"] > 0  # code fine-tuning raises the prose loss

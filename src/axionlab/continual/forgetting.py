@@ -126,11 +126,15 @@ class ForgettingCurve:
         undefined.
     stability
         The penalty stability check made before task B.
+    per_token
+        A language task (per-token targets): its task-A loss increase is an outcome too, so
+        :meth:`summary` adds ``dloss@<step>`` and :meth:`arrays` ``loss_a`` and ``delta_loss``.
     """
 
     curve: RetentionResult
     outcome: RetentionOutcome
     stability: StabilityCheck
+    per_token: bool = False
 
     @property
     def diverged(self) -> bool:
@@ -139,14 +143,18 @@ class ForgettingCurve:
         return self.curve.diverged_step is not None or self.outcome.reason == DIVERGED
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """``steps``, ``acc_a``, ``acc_b``, ``retention`` and task B's per-step ``loss``."""
-        return {
+        """``steps``, ``acc_a``, ``acc_b``, ``retention`` and task B's per-step ``loss``; on a
+        language task also ``loss_a`` and ``delta_loss`` at the steps."""
+        arrays = {
             "steps": self.curve.steps,
             "acc_a": self.curve.acc_a,
             "acc_b": self.curve.acc_b,
             "retention": self.outcome.retention,
             "loss": self.curve.history.loss,
         }
+        if self.per_token:
+            arrays |= {"loss_a": self.curve.loss_a, "delta_loss": self.curve.delta_loss}
+        return arrays
 
     @property
     def delta_loss(self) -> np.ndarray:
@@ -163,8 +171,9 @@ class ForgettingCurve:
         }
 
     def summary(self) -> dict[str, Any]:
-        """AURC, reason, divergence, first and last accuracies, the stability check and
-        ``ret@<step>`` for every evaluated step (JSON-ready scalars)."""
+        """AURC, reason, divergence, first and last accuracies, the stability check,
+        ``ret@<step>`` for every evaluated step and, on a language task, ``dloss@<step>``
+        (JSON-ready scalars)."""
         curve, stability = self.curve, self.stability
         summary: dict[str, Any] = {
             "aurc": self.outcome.aurc,
@@ -180,6 +189,9 @@ class ForgettingCurve:
         }
         for step, ret in zip(curve.steps, self.outcome.retention, strict=True):
             summary[f"ret@{int(step)}"] = float(ret)
+        if self.per_token:
+            for step, rise in zip(curve.steps, self.delta_loss, strict=True):
+                summary[f"dloss@{int(step)}"] = float(rise)
         return summary
 
 
@@ -247,4 +259,5 @@ def forgetting_curve(
         task_b_eval=(task_b.x_test, task_b.y_test),
         progress=False,
     )
-    return ForgettingCurve(curve, curve.outcome(max_step=aurc_max_step), check)
+    per_token = task_a.y_test.dim() == 2
+    return ForgettingCurve(curve, curve.outcome(max_step=aurc_max_step), check, per_token)

@@ -97,6 +97,11 @@ def test_exp01_runs_end_to_end_on_local_hf_checkpoints(tmp_path):
         assert 0.0 < float(row["task_a_acc"]) <= 1.0, row["arch"]
         for column in ("aurc_naive", "aurc_ewc", "hessian_top_eig", "spectra_alpha"):
             assert math.isfinite(float(row[column])), (row["arch"], column)
+        # the task-A loss increase is an outcome of a language task: 0 at step 0, then finite
+        assert float(row["dloss@0_naive"]) == 0.0
+        assert math.isfinite(float(row["dloss@4_naive"])) and math.isfinite(
+            float(row["dloss@4_ewc"])
+        )
         assert math.isnan(float(row["nc1"]))  # neural collapse: undefined on per-token targets
         assert "neural collapse" in str(row["structure_reason"])
     assert (run / "report" / "report.html").is_file()

@@ -37,6 +37,7 @@ from axionlab.protocols.exp01.config import (
     TASK_A_DIVERGED,
     TOPOLOGY_FEATURES,
     Exp01Config,
+    Exp01TextDataset,
     Exp01Unit,
 )
 from axionlab.protocols.exp01.published import DEPARTURE_COLUMNS, protocol_departures
@@ -87,6 +88,11 @@ def forget_phase(label: str) -> str:
 def retention_key(step: int) -> str:
     """The key of ret@k in a forget phase's summary."""
     return f"ret@{step}"
+
+
+def delta_loss_key(step: int) -> str:
+    """The key of a language task's Δloss(k) = loss_A(k) − loss_A(0) in a forget summary."""
+    return f"dloss@{step}"
 
 
 # --- vocabulary: files ----------------------------------------------------------------------
@@ -146,6 +152,15 @@ def retention_column(step: int, label: str) -> str:
     return f"{retention_key(step)}_{label}"
 
 
+def delta_loss_column(step: int, label: str) -> str:
+    return f"{delta_loss_key(step)}_{label}"
+
+
+def language_tasks(config: Exp01Config) -> bool:
+    """Whether any dataset is a language task, whose task-A loss increase is an outcome too."""
+    return any(isinstance(spec, Exp01TextDataset) for spec in config.datasets)
+
+
 def benefit_column(label: str) -> str:
     """``aurc_<label> − aurc_naive``."""
     return f"{label}_benefit"
@@ -200,9 +215,11 @@ def predictor_columns(config: Exp01Config) -> list[str]:
 
 
 def naive_outcome_columns(config: Exp01Config) -> list[str]:
-    """The outcomes of naive fine-tuning: its AURC and ret@k at ``analysis.retention_steps``."""
+    """The outcomes of naive fine-tuning: its AURC and ret@k at ``analysis.retention_steps``
+    (and, with language tasks, its task-A loss increase Δloss(k) at the same steps)."""
     steps = config.analysis.retention_steps
-    return [aurc_column(NAIVE), *(retention_column(k, NAIVE) for k in steps)]
+    rises = [delta_loss_column(k, NAIVE) for k in steps] if language_tasks(config) else []
+    return [aurc_column(NAIVE), *(retention_column(k, NAIVE) for k in steps), *rises]
 
 
 def outcome_columns(config: Exp01Config) -> list[str]:
@@ -323,6 +340,10 @@ def _forget_cells(config: Exp01Config, label: str, summary: Mapping[str, Any]) -
     cells: dict[str, Cell] = {aurc_column(label): float(summary.get("aurc", math.nan))}
     for step in config.task_b.eval_steps:
         cells[retention_column(step, label)] = float(summary.get(retention_key(step), math.nan))
+    if language_tasks(config):
+        for step in config.task_b.eval_steps:
+            rise = float(summary.get(delta_loss_key(step), math.nan))
+            cells[delta_loss_column(step, label)] = rise
     cells[diverged_column(label)] = bool(summary.get("diverged", False))
     cells[diverged_step_column(label)] = summary.get("diverged_step")
     cells[effective_strength_column(label)] = float(summary.get("effective_strength", math.nan))
