@@ -466,36 +466,11 @@ def evaluate(
 def _evaluate(
     model: nn.Module, data: Data, batch_size: int, groups: Tensor | None
 ) -> tuple[float, float]:
+    """Mean loss and accuracy per example, or per counted token for per-token targets."""
     x, y = _check_data(data, "data")
-    if _is_sequence(y, "data"):
-        return _evaluate_tokens(model, x, y, batch_size)
-    device = _device_of(model)
-    if not all_finite(model.parameters()):
-        return math.nan, math.nan
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    try:
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size].to(device)
-            yb = y[start : start + batch_size].to(device)
-            logits = model(xb)
-            if not bool(torch.isfinite(logits).all()):
-                return math.nan, math.nan
-            scores = _mask_logits(logits, yb, groups)
-            loss_sum += float(_cross_entropy(scores, yb, 0.0).sum())
-            correct += int((scores.argmax(1) == yb).sum())
-    finally:
-        model.train(was_training)
-    return loss_sum / x.shape[0], correct / x.shape[0]
-
-
-def _evaluate_tokens(
-    model: nn.Module, x: Tensor, y: Tensor, batch_size: int
-) -> tuple[float, float]:
-    """Token-weighted mean nats per counted token and next-token accuracy (under no_grad)."""
-    tokens = int((y != IGNORE_INDEX).sum())
-    if tokens == 0:
+    sequence = _is_sequence(y, "data")
+    count = int((y != IGNORE_INDEX).sum()) if sequence else x.shape[0]
+    if sequence and count == 0:
         raise InputError(f"data: every target is {IGNORE_INDEX}; no token to score")
     device = _device_of(model)
     if not all_finite(model.parameters()):
@@ -510,12 +485,17 @@ def _evaluate_tokens(
             logits = model(xb)
             if not bool(torch.isfinite(logits).all()):
                 return math.nan, math.nan
-            per_token, valid = _token_cross_entropy(logits, yb, 0.0)
-            loss_sum += float(per_token[valid].sum())
-            correct += int(_token_hits(logits, yb)[0])
+            if sequence:
+                per_token, valid = _token_cross_entropy(logits, yb, 0.0)
+                loss_sum += float(per_token[valid].sum())
+                correct += int(_token_hits(logits, yb)[0])
+            else:
+                scores = _mask_logits(logits, yb, groups)
+                loss_sum += float(_cross_entropy(scores, yb, 0.0).sum())
+                correct += int((scores.argmax(1) == yb).sum())
     finally:
         model.train(was_training)
-    return loss_sum / tokens, correct / tokens
+    return loss_sum / count, correct / count
 
 
 def save_checkpoint(
