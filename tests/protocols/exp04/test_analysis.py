@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from axionlab.protocols.exp04 import analysis as a
-from axionlab.protocols.exp04.config import Exp04Config, Exp04Point
+from axionlab.protocols.exp04.config import Exp04Config, Exp04Point, noise_level
 from axionlab.quantum import (
     CLOSED_FORM_QUANTITIES,
     DECAYING_CURVES,
@@ -290,6 +290,23 @@ def test_maps_cover_k_by_noise_level_per_pool(tables: a.Exp04Tables) -> None:
     assert absolute.scale == 1.0
     assert max(float(np.nanmax(relative.shown(p))) for p in relative.cells) == 1.0
     assert np.all(absolute.cells["z_rotation"] == 0.0)
+
+
+def test_a_map_cell_is_the_mean_of_its_finite_values(tables: a.Exp04Tables) -> None:
+    rows = [dict(r) for r in tables.results if r["pool"] == "haar"]
+    first = rows[0]
+    same = [r for r in rows if all(r[k] == first[k] for k in ("diversity", "noise", "strength"))]
+    same[0]["ordering_td"] = math.inf  # an undefined value must not become the cell
+    for i, r in enumerate(same[1:]):
+        r["ordering_td"] = 0.25 * (i + 1)
+    expected = float(np.mean([0.25 * (i + 1) for i in range(len(same) - 1)]))
+    heat = a.metric_map(rows, CONFIG, "ordering_td", relative=False)
+    k = list(CONFIG.sweep.diversities).index(int(first["diversity"]))
+    level = list(a.noise_levels(CONFIG)).index(
+        noise_level(str(first["noise"]), float(first["strength"]))
+    )
+    cell = float(heat.cells["haar"][k, level])
+    assert (cell == pytest.approx(expected)) if len(same) > 1 else math.isnan(cell)
 
 
 def test_analyse_writes_what_read_tables_gives_back(run: Run) -> None:

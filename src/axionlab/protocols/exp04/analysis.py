@@ -546,7 +546,8 @@ def noise_levels(config: Exp04Config) -> tuple[str, ...]:
 def metric_map(
     results: Iterable[Mapping[str, Any]], config: Exp04Config, metric: str, *, relative: bool
 ) -> MetricMap:
-    """:class:`MetricMap` of ``metric``; relative: divided by its largest cell in the run."""
+    """:class:`MetricMap` of ``metric`` (each cell the mean of its finite values, as every mean
+    of the report); relative: divided by its largest cell in the run."""
     levels = noise_levels(config)
     ks = tuple(config.sweep.diversities)
     cells: dict[tuple[str, int, str], list[float]] = defaultdict(list)
@@ -554,7 +555,7 @@ def metric_map(
         level = noise_level(str(r["noise"]), float(r["strength"]))
         cells[(str(r["pool"]), int(r["diversity"]), level)].append(float(r[metric]))
     maps = {
-        pool: np.array([[np.mean(cells[(pool, k, level)]) for level in levels] for k in ks])
+        pool: np.array([[finite_mean(cells[(pool, k, level)]) for level in levels] for k in ks])
         for pool in config.sweep.pools
     }
     scale = max(float(np.nanmax(m)) for m in maps.values()) if relative else 1.0
