@@ -7,7 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 
 def make_mlp(seed: int = 0, d_in: int = 5, hidden: int = 8, classes: int = 3) -> nn.Module:
@@ -55,9 +57,29 @@ def assert_unchanged(model: nn.Module, snap) -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
+def dense_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The exact eval-mode Hessian of the mean cross-entropy over all parameters (dense)."""
+    ref = copy.deepcopy(model).eval()
+    named = {n: p.detach() for n, p in ref.named_parameters()}
+    flat = torch.cat([p.reshape(-1) for p in named.values()])
+
+    def loss(v: torch.Tensor) -> torch.Tensor:
+        params, offset = {}, 0
+        for n, p in named.items():
+            params[n] = v[offset : offset + p.numel()].reshape(p.shape)
+            offset += p.numel()
+        return F.cross_entropy(functional_call(ref, params, (x,)), y)
+
+    return torch.autograd.functional.hessian(loss, flat)
+
+
 @pytest.fixture
 def tiny() -> SimpleNamespace:
     """The helpers above (importlib mode cannot import conftest from a test module)."""
     return SimpleNamespace(
-        make_mlp=make_mlp, make_data=make_data, snapshot=snapshot, assert_unchanged=assert_unchanged
+        make_mlp=make_mlp,
+        make_data=make_data,
+        snapshot=snapshot,
+        assert_unchanged=assert_unchanged,
+        dense_hessian=dense_hessian,
     )

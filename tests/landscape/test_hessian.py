@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
 
 from axionlab.errors import InputError
 from axionlab.landscape import (
@@ -22,18 +19,7 @@ def _setup(tiny):
     model = tiny.make_mlp(d_in=3, hidden=4, classes=3).double()
     x, y = tiny.make_data(n=31, d_in=3, classes=3)
     x = x.double()
-    ref = copy.deepcopy(model).eval()
-    named = {n: p.detach() for n, p in ref.named_parameters()}
-    flat = torch.cat([p.reshape(-1) for p in named.values()])
-
-    def loss(v: torch.Tensor) -> torch.Tensor:
-        params, offset = {}, 0
-        for n, p in named.items():
-            params[n] = v[offset : offset + p.numel()].reshape(p.shape)
-            offset += p.numel()
-        return F.cross_entropy(functional_call(ref, params, (x,)), y)
-
-    hessian = torch.autograd.functional.hessian(loss, flat)
+    hessian = tiny.dense_hessian(model, x, y)
     return model, (x, y), hessian, torch.linalg.eigvalsh(hessian).numpy()
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
 
 from axionlab.landscape import (
     PROFILE_STREAMS,
@@ -17,22 +14,6 @@ from axionlab.landscape import (
     sharpness,
 )
 from axionlab.repro import torch_generator
-
-
-def _dense(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The exact eval-mode Hessian of the mean cross-entropy over all parameters."""
-    ref = copy.deepcopy(model).eval()
-    named = {n: p.detach() for n, p in ref.named_parameters()}
-    flat = torch.cat([p.reshape(-1) for p in named.values()])
-
-    def loss(v: torch.Tensor) -> torch.Tensor:
-        params, offset = {}, 0
-        for n, p in named.items():
-            params[n] = v[offset : offset + p.numel()].reshape(p.shape)
-            offset += p.numel()
-        return F.cross_entropy(functional_call(ref, params, (x,)), y)
-
-    return torch.autograd.functional.hessian(loss, flat)
 
 
 def test_hessian_fields_match_the_dense_hessian(tiny) -> None:
@@ -54,7 +35,7 @@ def test_hessian_fields_match_the_dense_hessian(tiny) -> None:
         trace_hvp=30,
         streams=lambda name: torch_generator(0, name),
     )
-    hessian = _dense(model, x, y)
+    hessian = tiny.dense_hessian(model, x, y)
     eigenvalues = torch.linalg.eigvalsh(hessian)
     assert profile.hessian_top_eig == pytest.approx(float(eigenvalues[-1]), rel=1e-6)
     assert profile.hessian_converged and profile.hessian_hvp <= hessian.shape[0] + 1
