@@ -211,23 +211,18 @@ def loss_plane(
     if len(directions) != 2:
         raise InputError(f"directions must hold exactly 2 directions, got {len(directions)}")
     alphas = _axis(steps, span, warn_center=True)
-    grid = np.stack(np.meshgrid(alphas, alphas, indexing="ij"), axis=-1).reshape(-1, 2)
     options = _Options.of(locals())
-    start = time.perf_counter()
-    center, dirs = parameters_of(model), [dict(d) for d in directions]
-    values, center_loss, used, n = _evaluate(
-        model, loss_fn, data, center, dirs, grid, options, executor, show_progress
-    )
+    grid = _on_grid(model, loss_fn, data, directions, alphas, options, executor, show_progress)
     return LossSurface(
         alphas=alphas,
         betas=alphas.copy(),
-        values=values.reshape(len(alphas), len(alphas)),
-        center_loss=center_loss,
-        n_nonfinite=int((~np.isfinite(values)).sum()),
-        seconds=time.perf_counter() - start,
-        device=_device_label(model, device),
-        strategy=used,
-        n_examples=n,
+        values=grid.values,
+        center_loss=grid.center_loss,
+        n_nonfinite=grid.n_nonfinite,
+        seconds=grid.seconds,
+        device=grid.device,
+        strategy=grid.strategy,
+        n_examples=grid.n_examples,
     )
 
 
@@ -256,21 +251,17 @@ def loss_line(
     """
     alphas = _axis(steps, span, warn_center=True)
     options = _Options.of(locals())
-    start = time.perf_counter()
-    center, dirs = parameters_of(model), [dict(direction)]
-    values, center_loss, used, n = _evaluate(
-        model, loss_fn, data, center, dirs, alphas[:, None], options, executor, show_progress
-    )
+    grid = _on_grid(model, loss_fn, data, [direction], alphas, options, executor, show_progress)
     return LossLine(
         alphas=alphas,
-        values=values,
-        center_loss=center_loss,
+        values=grid.values,
+        center_loss=grid.center_loss,
         end_loss=None,
-        n_nonfinite=int((~np.isfinite(values)).sum()),
-        seconds=time.perf_counter() - start,
-        device=_device_label(model, device),
-        strategy=used,
-        n_examples=n,
+        n_nonfinite=grid.n_nonfinite,
+        seconds=grid.seconds,
+        device=grid.device,
+        strategy=grid.strategy,
+        n_examples=grid.n_examples,
     )
 
 
@@ -320,6 +311,52 @@ def interpolate(
         n_nonfinite=int((~np.isfinite(values[:-1])).sum()),
         seconds=time.perf_counter() - t0,
         device=_device_label(model, device),
+        strategy=used,
+        n_examples=n,
+    )
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Losses on the product grid ``alphas^k`` (``values`` shaped ``(len(alphas),) * k``)."""
+
+    values: np.ndarray
+    center_loss: float
+    n_nonfinite: int
+    seconds: float
+    device: str
+    strategy: str
+    n_examples: int
+
+
+def _on_grid(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    directions: Sequence[Mapping[str, Tensor]],
+    alphas: np.ndarray,
+    options: _Options,
+    executor: Executor | None,
+    show_progress: bool | None,
+) -> _Grid:
+    """Loss at θ* + Σ_d c_d D_d for every c in ``alphas^k``, k = ``len(directions)``.
+
+    The one path of lines, planes and :func:`~axionlab.landscape.grid.loss_grid`'s k-D grids.
+    """
+    k = len(directions)
+    # row-major over (c_1, …, c_k): row i1·s^(k-1) + … + ik is values[i1, …, ik]
+    grid = np.stack(np.meshgrid(*([alphas] * k), indexing="ij"), axis=-1).reshape(-1, k)
+    start = time.perf_counter()
+    center, dirs = parameters_of(model), [dict(d) for d in directions]
+    values, center_loss, used, n = _evaluate(
+        model, loss_fn, data, center, dirs, grid, options, executor, show_progress
+    )
+    return _Grid(
+        values=values.reshape((len(alphas),) * k),
+        center_loss=center_loss,
+        n_nonfinite=int((~np.isfinite(values)).sum()),
+        seconds=time.perf_counter() - start,
+        device=_device_label(model, options.device),
         strategy=used,
         n_examples=n,
     )
