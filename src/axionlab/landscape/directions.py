@@ -99,13 +99,14 @@ def seeded_directions(
     normalization: Normalization = "filter",
     ignore_1d: bool = True,
 ) -> list[Params]:
-    """Random directions whose every tensor is drawn from a stream named by its parameter.
+    """Random directions whose every element is a function of (seed, parameter name, index).
 
-    Direction ``i``'s tensor for parameter ``name`` is a standard normal draw from
-    ``torch_generator(seed, "direction", name, i)``, normalised as in :func:`random_directions`.
-    A plane is thus re-derived from ``(seed, n, normalization)`` and the model alone, without
-    storing full-size direction vectors, and a tensor's draw does not depend on which other
-    parameters the model has or in which order they are registered.
+    Direction ``i``'s tensor for parameter ``name`` is the flat standard normal vector of
+    :func:`seeded_normal` (``seed``, ``("direction", name, i)``), reshaped and normalised as in
+    :func:`random_directions`. A plane is thus re-derived from ``(seed, n, normalization)`` and
+    the model alone, a tensor's draw does not depend on which other parameters the model has,
+    and any row range of it can be drawn alone: a rank of a sharded model draws its own shard
+    (:func:`seeded_direction_rows`), so a plane does not depend on the world size.
 
     Parameters
     ----------
@@ -128,14 +129,95 @@ def seeded_directions(
     """
     check_count("n", n, minimum=1)
     check_choice("normalization", normalization, NORMALIZATIONS)
-    return _directions(
-        model,
-        n,
-        normalization,
-        ignore_1d,
-        lambda i, name: torch_generator(seed, "direction", name, i),
-        draw_ignored=False,
+    params = split_parameters(model)[0]
+    transposed = transposed_weights(model)
+    return [
+        {
+            name: seeded_direction_rows(
+                seed,
+                i,
+                name,
+                weight,
+                weight.shape,
+                0,
+                normalization=normalization,
+                ignore_1d=ignore_1d,
+                transposed=name in transposed,
+            )
+            for name, weight in params.items()
+        }
+        for i in range(n)
+    ]
+
+
+SEEDED_BLOCK = 1 << 20
+"""Elements per independently seeded block of a :func:`seeded_normal` vector."""
+
+
+def seeded_normal(
+    seed: int, names: tuple[str | int, ...], numel: int, start: int, stop: int
+) -> Tensor:
+    """Elements ``[start, stop)`` of a standard normal float32 vector of length ``numel``.
+
+    The vector is cut into blocks of :data:`SEEDED_BLOCK` elements; block ``k`` is drawn whole
+    from ``torch_generator(seed, *names)`` (``k = 0``) or ``torch_generator(seed, *names, k)``,
+    so element ``j`` depends only on ``(seed, names, numel, j)`` and a slice never costs more
+    than its blocks (at most two blocks beyond it).
+    """
+    out = torch.empty(stop - start, dtype=torch.float32)
+    for block in range(start // SEEDED_BLOCK, -(-stop // SEEDED_BLOCK)):
+        low, high = block * SEEDED_BLOCK, min((block + 1) * SEEDED_BLOCK, numel)
+        stream = (
+            torch_generator(seed, *names) if block == 0 else torch_generator(seed, *names, block)
+        )
+        draw = torch.randn(high - low, generator=stream, dtype=torch.float32)
+        a, b = max(start, low), min(stop, high)
+        out[a - start : b - start] = draw[a - low : b - low]
+    return out
+
+
+def seeded_direction_rows(
+    seed: int,
+    index: int,
+    name: str,
+    weight_rows: Tensor,
+    shape: torch.Size,
+    first_row: int,
+    *,
+    normalization: Normalization = "filter",
+    ignore_1d: bool = True,
+    transposed: bool = False,
+    reduce: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Rows ``first_row : first_row + len(weight_rows)`` of :func:`seeded_directions`' tensor.
+
+    ``weight_rows`` are those rows of the weight (of full ``shape``), e.g. one rank's dim-0
+    shard under FSDP2. Filters along dim 0 (Linear, Conv, Embedding rows) are normalised from
+    these rows alone, so shards are bit-identical to the unsharded tensor; scales that span rows
+    (a 1-D parameter, a ``Conv1D`` column, ``"layer"``) sum float64 partial squares and pass
+    them through ``reduce`` (the sum over the ranks holding the other rows; ``None``: these are
+    all the rows), so they agree with the unsharded ones to float64 rounding.
+    """
+    if weight_rows.dim() <= 1 and ignore_1d:
+        return torch.zeros_like(weight_rows)
+    row = int(np.prod(shape[1:], dtype=np.int64))
+    numel = row * int(shape[0]) if len(shape) else 1
+    start = first_row * row if len(shape) else 0
+    draw = seeded_normal(
+        seed, ("direction", name, index), numel, start, start + weight_rows.numel()
     )
+    draw = draw.reshape(weight_rows.shape).to(device=weight_rows.device, dtype=weight_rows.dtype)
+    local_filters = normalization == "filter" and weight_rows.dim() >= 2 and not transposed
+    if normalization == "none" or local_filters:
+        return _normalize(draw, weight_rows, normalization)
+    dims = (0,) if normalization == "filter" else tuple(range(weight_rows.dim()))
+    squares = torch.stack(
+        [t.double().square().sum(dim=dims, keepdim=True) for t in (weight_rows, draw)]
+    )
+    if reduce is not None:
+        squares = reduce(squares)
+    scale = squares[0].sqrt() / (squares[1].sqrt() + _EPS)
+    return draw * scale.to(draw.dtype)
 
 
 def _directions(

@@ -91,10 +91,13 @@ class HessianOperator:
         self.n_hvp += len(vectors)
         return out
 
+    def matvec(self, v: Tensor) -> Tensor:
+        """``H v`` for a flat float64 vector in ``named_parameters()`` order (the Lanczos one)."""
+        return flatten(self.matmat([unflatten(v, self.params)])[0])
+
     def matvec_flat(self, v: np.ndarray) -> np.ndarray:
-        """``H v`` for a flat float64 vector (the SciPy/Lanczos interface)."""
-        hv = self.matmat([unflatten(torch.from_numpy(np.ascontiguousarray(v)), self.params)])[0]
-        return flatten(hv).numpy()
+        """``H v`` for a flat float64 NumPy vector (the SciPy interface)."""
+        return self.matvec(torch.from_numpy(np.ascontiguousarray(v))).numpy()
 
 
 @dataclass(frozen=True)
@@ -168,18 +171,7 @@ def hessian_top_eigenvalues(
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     v = torch.randn(op.dim, generator=generator, dtype=torch.float64)
-    state: dict[str, np.ndarray] = {}
-
-    def converged(alphas: np.ndarray, betas: np.ndarray, next_beta: float) -> bool:
-        if len(alphas) < k:
-            return False
-        theta, vecs = _tridiagonal_eigh(alphas, betas)
-        top = np.argsort(theta)[::-1][:k]
-        residuals = next_beta * np.abs(vecs[-1, top]) / np.maximum(np.abs(theta[top]), 1e-12)
-        state.update(theta=theta[top], vecs=vecs[:, top], residuals=residuals)
-        return bool(np.all(residuals <= tol))
-
-    basis, _, _, done = _lanczos(op, v / v.norm(), min(max_hvp, op.dim), converged)
+    state, basis, done = top_eigenpairs(op.matvec, v / v.norm(), k, tol, min(max_hvp, op.dim))
     vectors = None
     if return_eigenvectors:
         ritz = torch.from_numpy(state["vecs"]).T @ basis[: state["vecs"].shape[0]]  # (k, P)
@@ -192,6 +184,43 @@ def hessian_top_eigenvalues(
         seconds=time.perf_counter() - start,
         eigenvectors=vectors,
     )
+
+
+Reduce = Callable[[Tensor], Tensor]
+"""Sums partial inner products over the ranks holding the other parts of a sharded vector."""
+
+
+def _local(t: Tensor) -> Tensor:
+    return t
+
+
+def top_eigenpairs(
+    matvec: Callable[[Tensor], Tensor],
+    v: Tensor,
+    k: int,
+    tol: float,
+    steps: int,
+    reduce: Reduce = _local,
+) -> tuple[dict[str, np.ndarray], Tensor, bool]:
+    """Lanczos from unit ``v`` until the top-``k`` Ritz pairs have relative residual ≤ ``tol``.
+
+    ``matvec`` and ``v`` may be one rank's part of a sharded vector, with ``reduce`` summing
+    partial inner products across ranks. Returns ``theta``/``vecs``/``residuals`` of the top
+    pairs, the Lanczos basis and whether they converged.
+    """
+    state: dict[str, np.ndarray] = {}
+
+    def converged(alphas: np.ndarray, betas: np.ndarray, next_beta: float) -> bool:
+        if len(alphas) < k:
+            return False
+        theta, vecs = _tridiagonal_eigh(alphas, betas)
+        top = np.argsort(theta)[::-1][:k]
+        residuals = next_beta * np.abs(vecs[-1, top]) / np.maximum(np.abs(theta[top]), 1e-12)
+        state.update(theta=theta[top], vecs=vecs[:, top], residuals=residuals)
+        return bool(np.all(residuals <= tol))
+
+    basis, _, _, done = _lanczos(matvec, v, steps, converged, reduce)
+    return state, basis, done
 
 
 def hessian_directions(
@@ -286,18 +315,7 @@ def hessian_trace(
         vs = [unflatten(columns[:, i], op.params) for i in range(columns.shape[1])]
         return torch.stack([flatten(hv) for hv in op.matmat(vs)], dim=1)
 
-    low_rank = 0.0
-    if method == "hutch++":
-        sketch = min(n_hvp // 3, op.dim)
-        q, _ = torch.linalg.qr(apply(rademacher(sketch)))  # (P, s)
-        low_rank = float(torch.trace(q.T @ apply(q)))
-        g = rademacher(n_hvp - 2 * sketch)
-        g = g - q @ (q.T @ g)
-        hg = apply(g)
-        samples = (g * (hg - q @ (q.T @ hg))).sum(0).numpy()
-    else:
-        g = rademacher(n_hvp)
-        samples = (g * apply(g)).sum(0).numpy()
+    low_rank, samples = trace_samples(apply, rademacher, op.dim, method, n_hvp)
     std_error = float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else 0.0
     return TraceEstimate(
         estimate=low_rank + float(samples.mean()) if len(samples) else low_rank,
@@ -308,6 +326,38 @@ def hessian_trace(
         n_hvp=op.n_hvp,
         seconds=time.perf_counter() - start,
     )
+
+
+def trace_samples(
+    apply: Callable[[Tensor], Tensor],
+    probes: Callable[[int], Tensor],
+    dim: int,
+    method: TraceMethod,
+    n_hvp: int,
+    *,
+    reduce: Reduce = _local,
+    orthonormalize: Callable[[Tensor], Tensor] | None = None,
+) -> tuple[float, np.ndarray]:
+    """Hutch++'s exact low-rank part and the Hutchinson samples of the (deflated) remainder.
+
+    ``apply`` maps (P, m) columns to their products and ``probes(m)`` draws (P, m) Rademacher
+    columns; on a sharded vector both act on one rank's rows, ``reduce`` sums column inner
+    products across ranks and ``orthonormalize`` is a distributed QR (default: local QR).
+    """
+    low_rank = 0.0
+    if method == "hutch++":
+        sketch = min(n_hvp // 3, dim)
+        orth = orthonormalize or (lambda a: torch.linalg.qr(a)[0])
+        q = orth(apply(probes(sketch)))  # (P, s)
+        low_rank = float(torch.trace(reduce(q.T @ apply(q))))
+        g = probes(n_hvp - 2 * sketch)
+        g = g - q @ reduce(q.T @ g)
+        hg = apply(g)
+        samples = reduce((g * (hg - q @ reduce(q.T @ hg))).sum(0)).numpy()
+    else:
+        g = probes(n_hvp)
+        samples = reduce((g * apply(g)).sum(0)).numpy()
+    return low_rank, samples
 
 
 @dataclass(frozen=True)
@@ -383,7 +433,7 @@ def hessian_density(
     weights = np.zeros((n_probes, steps))
     for r in range(n_probes):
         v = torch.randint(0, 2, (op.dim,), generator=generator, dtype=torch.float64) * 2 - 1
-        _, alphas, betas, _ = _lanczos(op, v / v.norm(), steps)
+        _, alphas, betas, _ = _lanczos(op.matvec, v / v.norm(), steps)
         theta, vecs = _tridiagonal_eigh(alphas, betas)
         nodes[r, : len(theta)] = theta
         weights[r, : len(theta)] = vecs[0] ** 2  # zero-weight padding after an early breakdown
@@ -398,34 +448,39 @@ def _tridiagonal_eigh(alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray
 
 
 def _lanczos(
-    op: HessianOperator,
+    matvec: Callable[[Tensor], Tensor],
     v: Tensor,
     steps: int,
     stop: Callable[[np.ndarray, np.ndarray, float], bool] | None = None,
+    reduce: Reduce = _local,
 ) -> tuple[Tensor, np.ndarray, np.ndarray, bool]:
     """Lanczos with full reorthogonalisation from unit ``v``: basis, alphas, betas, convergence.
 
     After step j, ``stop(alphas, betas, next_beta)`` may end the iteration; a breakdown (an
     invariant Krylov subspace, where the Ritz values are exact) also ends it. The basis rows
-    beyond the number of steps taken are zero.
+    beyond the number of steps taken are zero. Inner products go through ``reduce`` (identity,
+    or a sum over the ranks holding the other parts of a sharded vector).
     """
-    basis = torch.zeros((steps, op.dim), dtype=torch.float64)
+    local = v.shape[0]
+    dim = int(reduce(torch.tensor([float(local)], dtype=torch.float64)).item())
+    basis = torch.zeros((steps, local), dtype=torch.float64)
     alphas: list[float] = []
     betas: list[float] = []
     basis[0] = v
     for j in range(steps):
-        w = torch.from_numpy(op.matvec_flat(basis[j].numpy()))
-        alphas.append(float(w @ basis[j]))
-        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
-        w -= basis[: j + 1].T @ (basis[: j + 1] @ w)  # twice is enough (Parlett)
-        norm = float(w.norm())
+        w = matvec(basis[j])
+        alphas.append(float(reduce(w @ basis[j])))
+        w -= basis[: j + 1].T @ reduce(basis[: j + 1] @ w)
+        w -= basis[: j + 1].T @ reduce(basis[: j + 1] @ w)  # twice is enough (Parlett)
+        # the unsharded norm as before (bit-identical λ); a sharded one from its reduced square
+        norm = float(w.norm()) if reduce is _local else float(reduce(w @ w).sqrt())
         breakdown = norm < 1e-10 * max(1.0, float(np.abs(alphas).max()))
         next_beta = 0.0 if breakdown else norm
         a, b = np.array(alphas), np.array(betas)
         if stop is not None and stop(a, b, next_beta):
             return basis, a, b, True
         if breakdown or j == steps - 1:
-            return basis, a, b, breakdown or j == op.dim - 1
+            return basis, a, b, breakdown or j == dim - 1
         betas.append(norm)
         basis[j + 1] = w / norm
     raise ValueError("steps must be >= 1")

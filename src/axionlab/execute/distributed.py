@@ -1,0 +1,280 @@
+"""Process groups for one model sharded over many ranks (torch.distributed, FSDP2).
+
+A *collective job* is a module-level function ``fn(ranks, payload)`` that every rank runs; rank
+0's return value is the job's result. :func:`launch` runs one:
+
+- **locally spawned** (no process group yet): ``world_size`` processes are started with
+  ``torch.multiprocessing`` (spawn), joined over a loopback TCP store, and rank 0's result comes
+  back through a file; a rank that raises or dies fails the whole job with
+  :class:`DistributedJobError` (nothing half-written: the caller writes the result);
+- **under torchrun or Ray Train** (a process group already initialised, every rank running the
+  same ``axionlab run``): rank 0 runs the protocol, and the other ranks wait in :func:`serve`;
+  each job is broadcast from rank 0 and run by all ranks.
+
+The world is a 2-D :class:`~torch.distributed.device_mesh.DeviceMesh` ``(replicate, shard)``:
+``replicas`` groups of ``world_size / replicas`` ranks. The model is sharded within a group
+(:func:`shard_model`, FSDP2 ``fully_shard``; with ``replicas > 1`` that is HSDP) and independent
+work (grid points, examples) is spread across groups.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pickle
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.multiprocessing.spawn import ProcessException
+from torch.multiprocessing.spawn import start_processes as _start_processes
+
+from axionlab.checks import check_choice, check_count
+from axionlab.errors import ConfigError
+
+Backend = Literal["gloo", "nccl"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+P = TypeVar("P")
+R = TypeVar("R")
+_TIMEOUT = datetime.timedelta(minutes=30)
+_STOP = "axionlab.stop"
+_spawn: Callable[..., Any] = _start_processes  # untyped in torch
+
+
+class DistributedJobError(RuntimeError):
+    """A rank of a collective job raised or died; the job produced no result."""
+
+
+@dataclass(frozen=True)
+class DistributedSpec:
+    """How many ranks a job runs on, over which backend, in how many data-parallel replicas.
+
+    ``world_size`` ranks form ``replicas`` groups of ``world_size // replicas`` ranks; the model
+    is sharded within a group. ``backend`` is ``"gloo"`` (CPU) or ``"nccl"`` (one GPU per rank).
+    """
+
+    world_size: int = 1
+    backend: Backend = "gloo"
+    replicas: int = 1
+
+    def __post_init__(self) -> None:
+        check_count("distributed.world_size", self.world_size, minimum=1)
+        check_count("distributed.replicas", self.replicas, minimum=1)
+        check_choice("distributed.backend", self.backend, BACKENDS)
+        if self.world_size % self.replicas:
+            raise ConfigError(
+                f"distributed.replicas ({self.replicas}) must divide distributed.world_size "
+                f"({self.world_size}); each replica holds world_size / replicas shards"
+            )
+        if self.backend == "nccl" and not torch.cuda.is_available():
+            raise ConfigError(
+                "distributed.backend 'nccl' needs CUDA devices; use backend: gloo on CPU"
+            )
+
+    @property
+    def shards(self) -> int:
+        """Ranks per replica: the number of shards of the model."""
+        return self.world_size // self.replicas
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this rank sits: its mesh, device and coordinates (replica, shard)."""
+
+    spec: DistributedSpec
+    rank: int
+    mesh: Any  # DeviceMesh (replicate, shard)
+    device: torch.device
+
+    @property
+    def world_size(self) -> int:
+        """Number of ranks in the job."""
+        return self.spec.world_size
+
+    @property
+    def replica(self) -> int:
+        """Index of this rank's replica group (data-parallel coordinate)."""
+        return self.rank // self.spec.shards
+
+    @property
+    def shard(self) -> int:
+        """Index of this rank's shard within its replica."""
+        return self.rank % self.spec.shards
+
+    @property
+    def shard_group(self) -> Any:
+        """The process group of this rank's replica (the ranks holding one model)."""
+        return self.mesh.get_group("shard")
+
+    @property
+    def replica_group(self) -> Any:
+        """The process group of the ranks holding this rank's shard in every replica."""
+        return self.mesh.get_group("replicate")
+
+    def all_reduce(self, tensor: torch.Tensor, group: Literal["shard", "replicate", "world"]) -> None:
+        """Sum ``tensor`` in place over ``group`` (a no-op on a group of one rank)."""
+        handle = {"shard": self.shard_group, "replicate": self.replica_group, "world": None}[group]
+        size = {"shard": self.spec.shards, "replicate": self.spec.replicas}.get(
+            group, self.world_size
+        )
+        if size > 1:
+            dist.all_reduce(tensor, group=handle)
+
+
+def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
+    """Run the collective job ``fn(ranks, payload)`` on ``spec.world_size`` ranks; rank 0's result.
+
+    Without a process group, spawns the ranks locally; under torchrun / Ray Train (a process
+    group already initialised) the world must have ``spec.world_size`` ranks and this must be
+    called on rank 0 while the others wait in :func:`serve`.
+
+    Raises
+    ------
+    DistributedJobError
+        A rank raised or was killed.
+    ConfigError
+        Under torchrun, a world size or backend that is not the config's.
+    """
+    if dist.is_initialized():
+        _check_world(spec)
+        dist.broadcast_object_list([(fn, payload, spec)], src=0)
+        return _run_rank(fn, payload, spec, dist.get_rank())
+    with tempfile.TemporaryDirectory(prefix="axionlab-dist-") as tmp:
+        result_file = Path(tmp) / "result.pkl"
+        env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+        try:
+            _spawn(
+                _spawned_rank,
+                args=(fn, payload, spec, env, str(result_file)),
+                nprocs=spec.world_size,
+                join=True,
+                start_method="spawn",
+            )
+        except ProcessException as err:
+            raise DistributedJobError(
+                f"rank {err.error_index} of {spec.world_size} failed: {_first_line(err)}"
+            ) from err
+        with result_file.open("rb") as f:
+            result: R = pickle.load(f)  # written by our own rank 0 above
+        return result
+
+
+def serve() -> None:
+    """On a non-zero rank under torchrun / Ray Train: run the jobs rank 0 broadcasts until it
+    calls :func:`stop_serving`."""
+    while True:
+        box: list[Any] = [None]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] == _STOP:
+            return
+        fn, payload, spec = box[0]
+        _run_rank(fn, payload, spec, dist.get_rank())
+
+
+def stop_serving() -> None:
+    """On rank 0 under torchrun / Ray Train: release the ranks waiting in :func:`serve`."""
+    if dist.is_initialized() and dist.get_rank() == 0 and dist.get_world_size() > 1:
+        dist.broadcast_object_list([_STOP], src=0)
+
+
+def launched_by_torchrun() -> bool:
+    """This process is one rank of a world started by torchrun (its environment variables)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"))
+
+
+def init_from_environment() -> int:
+    """Join the process group torchrun describes (backend ``AXIONLAB_BACKEND``, else nccl with
+    CUDA, gloo without); returns this rank."""
+    if not dist.is_initialized():
+        default = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(os.environ.get("AXIONLAB_BACKEND", default), timeout=_TIMEOUT)
+    return dist.get_rank()
+
+
+def shard_model(model: nn.Module, ranks: Ranks) -> nn.Module:
+    """Shard ``model`` in place with FSDP2: every leaf module owning parameters, then the root.
+
+    Parameters are split along dim 0 within the rank's replica (``fully_shard`` over the 2-D
+    mesh: HSDP when ``replicas > 1``), so each rank holds ``1/shards`` of every tensor and the
+    full weights of one layer exist only while that layer runs.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    model.to(ranks.device)
+    mesh = ranks.mesh if ranks.spec.replicas > 1 else ranks.mesh["shard"]
+    for module in model.modules():
+        if module is not model and any(True for _ in module.parameters(recurse=False)):
+            fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def _check_world(spec: DistributedSpec) -> None:
+    world, backend = dist.get_world_size(), dist.get_backend()
+    if world != spec.world_size:
+        raise ConfigError(
+            f"distributed.world_size is {spec.world_size} but this job was launched with "
+            f"{world} ranks; set it to {world} or launch {spec.world_size} ranks"
+        )
+    if backend != spec.backend:
+        raise ConfigError(
+            f"distributed.backend is '{spec.backend}' but the process group uses '{backend}'; "
+            f"set AXIONLAB_BACKEND={spec.backend} or the config to '{backend}'"
+        )
+
+
+def _spawned_rank(
+    rank: int,
+    fn: Callable[[Ranks, Any], Any],
+    payload: Any,
+    spec: DistributedSpec,
+    env: dict[str, str],
+    result_file: str,
+) -> None:
+    os.environ.update(env)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.world_size))
+    dist.init_process_group(
+        spec.backend, rank=rank, world_size=spec.world_size, timeout=_TIMEOUT
+    )
+    try:
+        result = _run_rank(fn, payload, spec, rank)
+        if rank == 0:
+            partial = Path(result_file + ".partial")
+            with partial.open("wb") as f:
+                pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+            partial.replace(result_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_rank(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec, rank: int) -> R:
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if spec.backend == "nccl":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    mesh = init_device_mesh(
+        device.type, (spec.replicas, spec.shards), mesh_dim_names=("replicate", "shard")
+    )
+    return fn(Ranks(spec, rank, mesh, device), payload)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    # a child's traceback ends with "ExceptionType: message"
+    return lines[-1] if lines else type(err).__name__

@@ -1,0 +1,596 @@
+"""Landscape probes of a model sharded with FSDP2 over the ranks of a collective job.
+
+Every function here runs on *every* rank of a job (:func:`axionlab.execute.distributed.launch`)
+with the model already sharded (:func:`~axionlab.execute.distributed.shard_model`), and returns
+the same result on every rank. Vectors in parameter space are dictionaries of *local shards*:
+rank r of a replica holds rows ``[r·c, (r+1)·c)`` of each tensor's dim 0 (``c = ⌈rows/S⌉``, FSDP2's
+``torch.chunk`` split), and inner products sum over the ranks of one replica.
+
+- **Directions** (:func:`sharded_directions`) are :func:`~axionlab.landscape.seeded_directions`
+  drawn shard by shard: a function of (seed, name, element index), so a plane at world size N is
+  the plane at world size 1, and no rank holds more than its shard.
+- **Points** (:func:`sharded_loss_plane`, :func:`sharded_loss_line`, :func:`sharded_interpolate`):
+  each local shard is overwritten with ``θ + Σ c_d·D_d`` (the unsharded evaluator's arithmetic),
+  the forward pass all-gathers one layer at a time, the data are split over the ranks of a
+  replica, grid points over the replicas, and the centre is copied back exactly afterwards.
+- **Curvature** (:class:`ShardedHessian`): FSDP2 frees the unsharded weights after their use, so
+  double backward fails ("setStorage ... storage of size 0", measured with torch 2.13); Hessian-
+  vector products are central differences of gradients, (g(θ+hu) − g(θ−hu)) / 2h for unit u,
+  with h chosen on the first vector as the step of least change between h and h/2 and that
+  change reported as the error bound (Granziol & Juarev 2026 use the same shard-local scheme).
+  Lanczos and Hutch++ are the unsharded routines with reduced inner products.
+- **Fisher** (:func:`sharded_fisher_diagonal`): the per-example empirical Fisher of
+  :func:`~axionlab.landscape.fisher_diagonal`; each example's gradient is taken by every rank
+  together (FSDP2's reduce-scatter and HSDP's all-reduce would mix the ranks' examples, and with
+  the all-reduce switched off FSDP2 keeps the partial gradient out of ``.grad``), and the squares
+  stay sharded. Replicas therefore repeat the work: they speed up planes, not the Fisher.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from axionlab.checks import check_count
+from axionlab.errors import InputError
+from axionlab.execute.distributed import Ranks
+from axionlab.landscape._common import Data, LossFn, Params, eval_semantics, materialize
+from axionlab.landscape.directions import (
+    Normalization,
+    seeded_direction_rows,
+    seeded_normal,
+    transposed_weights,
+)
+from axionlab.landscape.hessian import (
+    HessianEigen,
+    TraceEstimate,
+    TraceMethod,
+    top_eigenpairs,
+    trace_samples,
+)
+from axionlab.landscape.surface import LossLine, LossSurface, _axis
+
+__all__ = [
+    "FiniteDifferenceStep",
+    "ShardedHessian",
+    "local_parameters",
+    "sharded_directions",
+    "sharded_fisher_diagonal",
+    "sharded_hessian_top_eigenvalues",
+    "sharded_hessian_trace",
+    "sharded_interpolate",
+    "sharded_loss_line",
+    "sharded_loss_plane",
+]
+
+
+@dataclass(frozen=True)
+class _Shard:
+    parameter: nn.Parameter
+    local: Tensor  # this rank's rows (a view: writing it moves the model)
+    shape: torch.Size  # the full tensor's shape
+    first_row: int
+
+
+def _shards(model: nn.Module, ranks: Ranks) -> dict[str, _Shard]:
+    """This rank's dim-0 rows of every trainable parameter, keyed like ``named_parameters()``."""
+    out = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        local = p.to_local() if hasattr(p, "to_local") else p.data
+        shape = p.shape
+        rows = int(shape[0]) if len(shape) else 1
+        per_rank = -(-rows // ranks.spec.shards) if hasattr(p, "to_local") else rows
+        first = min(ranks.shard * per_rank, rows) if hasattr(p, "to_local") else 0
+        expected = min(per_rank, rows - first)
+        if (local.shape[0] if local.dim() else 1) != expected:
+            raise RuntimeError(
+                f"{name}: local shard has {local.shape[0]} rows, FSDP2's dim-0 split gives "
+                f"{expected}; only dim-0 sharding (fully_shard's default) is supported"
+            )
+        out[name] = _Shard(p, local, shape, first)
+    return out
+
+
+def local_parameters(model: nn.Module, ranks: Ranks) -> Params:
+    """Detached copies of this rank's shards of the trainable parameters."""
+    return {k: s.local.detach().clone() for k, s in _shards(model, ranks).items()}
+
+
+def sharded_directions(
+    model: nn.Module,
+    ranks: Ranks,
+    seed: int,
+    n: int = 2,
+    *,
+    normalization: Normalization = "filter",
+    ignore_1d: bool = True,
+    transposed: frozenset[str] | None = None,
+) -> list[Params]:
+    """This rank's shards of :func:`~axionlab.landscape.seeded_directions` (same seed, same values).
+
+    ``transposed`` names the ``(in, out)`` weights (GPT-2 ``Conv1D``); ``None`` finds them in
+    ``model``. Row-filter scales are computed from local rows, so shards are bit-identical to the
+    unsharded draws; scales spanning rows are summed over the replica's ranks in float64.
+    """
+    check_count("n", n, minimum=1)
+    names = transposed_weights(model) if transposed is None else transposed
+    shards = _shards(model, ranks)
+
+    def reduce(t: Tensor) -> Tensor:
+        ranks.all_reduce(t, "shard")
+        return t
+
+    return [
+        {
+            name: seeded_direction_rows(
+                seed,
+                i,
+                name,
+                s.local.detach(),
+                s.shape,
+                s.first_row,
+                normalization=normalization,
+                ignore_1d=ignore_1d,
+                transposed=name in names,
+                reduce=reduce,
+            )
+            for name, s in shards.items()
+        }
+        for i in range(n)
+    ]
+
+
+@contextmanager
+def _moved(shards: Mapping[str, _Shard]) -> Iterator[Params]:
+    """Yield the centre's local rows; on exit copy them back, so the model ends where it began."""
+    center = {k: s.local.detach().clone() for k, s in shards.items()}
+    try:
+        yield center
+    finally:
+        with torch.no_grad():
+            for k, s in shards.items():
+                s.local.copy_(center[k])
+
+
+def _data_slice(x: Tensor, y: Tensor, parts: int, index: int) -> tuple[Tensor, Tensor]:
+    if x.shape[0] < parts:
+        raise InputError(
+            f"data: {x.shape[0]} examples cannot be split over {parts} ranks; every rank of a "
+            "replica needs at least one (use more examples or fewer ranks)"
+        )
+    bounds = np.linspace(0, x.shape[0], parts + 1).round().astype(int)
+    return x[bounds[index] : bounds[index + 1]], y[bounds[index] : bounds[index + 1]]
+
+
+def _summed_loss(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, batch_size: int | None
+) -> Tensor:
+    """Σ over examples of the mean loss of each chunk times its size (float64)."""
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    size = batch_size or x.shape[0]
+    for i in range(0, x.shape[0], size):
+        xb, yb = x[i : i + size], y[i : i + size]
+        total += loss_fn(model(xb), yb).double() * xb.shape[0]
+    return total
+
+
+def _points(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    ranks: Ranks,
+    center_of: Callable[[Params], Params],
+    directions: Sequence[Mapping[str, Tensor]],
+    coefficients: np.ndarray,
+    batch_size: int | None,
+) -> tuple[np.ndarray, int]:
+    """Mean loss at center + Σ_d c_d·D_d for each row c of ``coefficients``, on every rank."""
+    shards = _shards(model, ranks)
+    x, y = materialize(data, None, torch.device("cpu"))
+    n = int(x.shape[0])
+    xs, ys = (t.to(ranks.device) for t in _data_slice(x, y, ranks.spec.shards, ranks.shard))
+    values = torch.zeros(len(coefficients), dtype=torch.float64, device=ranks.device)
+    with _moved(shards) as saved, eval_semantics(model), torch.no_grad():
+        start = center_of(saved)
+        for p in range(ranks.replica, len(coefficients), ranks.spec.replicas):
+            for k, s in shards.items():
+                value = start[k]
+                for d, coef in enumerate(coefficients[p].tolist()):
+                    value = value + coef * directions[d][k]
+                s.local.copy_(value)
+            total = _summed_loss(model, loss_fn, xs, ys, batch_size)
+            ranks.all_reduce(total, "shard")
+            values[p] = total / n
+    # each point was filled by one replica (the others hold 0; nan + 0 stays nan)
+    ranks.all_reduce(values, "replicate")
+    return values.cpu().numpy(), n
+
+
+def sharded_loss_plane(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    directions: Sequence[Mapping[str, Tensor]],
+    ranks: Ranks,
+    *,
+    steps: int = 51,
+    span: tuple[float, float] = (-1.0, 1.0),
+    batch_size: int | None = None,
+) -> LossSurface:
+    """:func:`~axionlab.landscape.loss_plane` of a sharded model (local-shard ``directions``).
+
+    Grid points are spread over the replicas, each replica's data over its ranks; every rank
+    returns the whole surface and the model's shards are restored exactly.
+    """
+    if len(directions) != 2:
+        raise InputError(f"directions must hold exactly 2 directions, got {len(directions)}")
+    alphas = _axis(steps, span, warn_center=True)
+    grid = np.stack(np.meshgrid(alphas, alphas, indexing="ij"), axis=-1).reshape(-1, 2)
+    t0 = time.perf_counter()
+    values, n = _points(
+        model, loss_fn, data, ranks, dict, directions, np.vstack([[0.0, 0.0], grid]), batch_size
+    )
+    surface = values[1:].reshape(steps, steps)
+    return LossSurface(
+        alphas=alphas,
+        betas=alphas.copy(),
+        values=surface,
+        center_loss=float(values[0]),
+        n_nonfinite=int((~np.isfinite(surface)).sum()),
+        seconds=time.perf_counter() - t0,
+        device=f"{ranks.device.type}x{ranks.world_size}",
+        strategy=f"fsdp2:{ranks.spec.replicas}x{ranks.spec.shards}",
+        n_examples=n,
+    )
+
+
+def sharded_loss_line(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    direction: Mapping[str, Tensor],
+    ranks: Ranks,
+    *,
+    steps: int = 51,
+    span: tuple[float, float] = (-1.0, 1.0),
+    batch_size: int | None = None,
+) -> LossLine:
+    """:func:`~axionlab.landscape.loss_line` of a sharded model (a local-shard ``direction``)."""
+    alphas = _axis(steps, span, warn_center=True)
+    return _line(model, loss_fn, data, ranks, dict, direction, alphas, batch_size, end=False)
+
+
+def sharded_interpolate(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    start: Mapping[str, Tensor],
+    end: Mapping[str, Tensor],
+    ranks: Ranks,
+    *,
+    steps: int = 51,
+    span: tuple[float, float] = (0.0, 1.0),
+    batch_size: int | None = None,
+) -> LossLine:
+    """:func:`~axionlab.landscape.interpolate` of a sharded model: (1 − t)·start + t·end.
+
+    ``start``/``end`` are this rank's shards of the two parameter sets (e.g.
+    :func:`local_parameters` of two sharded models); ``model`` supplies the architecture.
+    """
+    alphas = _axis(steps, span, warn_center=False)
+    direction = {k: end[k] - start[k] for k in start}
+    return _line(
+        model, loss_fn, data, ranks, lambda _: dict(start), direction, alphas, batch_size, end=True
+    )
+
+
+def _line(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    ranks: Ranks,
+    center_of: Callable[[Params], Params],
+    direction: Mapping[str, Tensor],
+    alphas: np.ndarray,
+    batch_size: int | None,
+    *,
+    end: bool,
+) -> LossLine:
+    t0 = time.perf_counter()
+    coefficients = np.concatenate([[0.0], alphas, [1.0] if end else []])[:, None]
+    values, n = _points(
+        model, loss_fn, data, ranks, center_of, [direction], coefficients, batch_size
+    )
+    line = values[1 : 1 + len(alphas)]
+    return LossLine(
+        alphas=alphas,
+        values=line,
+        center_loss=float(values[0]),
+        end_loss=float(values[-1]) if end else None,
+        n_nonfinite=int((~np.isfinite(line)).sum()),
+        seconds=time.perf_counter() - t0,
+        device=f"{ranks.device.type}x{ranks.world_size}",
+        strategy=f"fsdp2:{ranks.spec.replicas}x{ranks.spec.shards}",
+        n_examples=n,
+    )
+
+
+@dataclass(frozen=True)
+class FiniteDifferenceStep:
+    """The central-difference step of :class:`ShardedHessian` and its error bound.
+
+    ``step`` is h (a parameter-space distance along a unit vector); ``relative_error`` bounds
+    ‖D(h)u − Hu‖ / ‖Hu‖ by the change ‖D(h) − D(h/2)‖ / ‖D(h/2)‖ at the chosen h (times 2: for
+    a truncation-dominated error the true one is 4/3 of that change); ``candidates`` and
+    ``changes`` are the steps tried and their changes.
+    """
+
+    step: float
+    relative_error: float
+    candidates: np.ndarray
+    changes: np.ndarray
+
+
+class ShardedHessian:
+    """Hessian-vector products of the mean loss of a sharded model, by central differences.
+
+    Gradients split the data over every rank of the job (each rank's loss weighted by its share,
+    so FSDP2's averaging gives the full-data gradient) and are returned as flat float64 local
+    shards; vectors are flat local shards in ``named_parameters()`` order.
+
+    Parameters
+    ----------
+    model, loss_fn, data, ranks
+        The sharded model, ``loss_fn(outputs, targets) -> mean loss``, an ``(x, y)`` pair and
+        this rank's place.
+    step
+        The difference step h; ``None`` chooses it with :meth:`calibrate` on the first product.
+    batch_size
+        Examples per backward pass on a rank (memory only).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Data,
+        ranks: Ranks,
+        *,
+        step: float | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.model, self.loss_fn, self.ranks, self.batch_size = model, loss_fn, ranks, batch_size
+        self.shards = _shards(model, ranks)
+        x, y = materialize(data, None, torch.device("cpu"))
+        self.n_examples = int(x.shape[0])
+        xs, ys = _data_slice(x, y, ranks.world_size, ranks.rank)
+        self.x, self.y = xs.to(ranks.device), ys.to(ranks.device)
+        self.local_dim = sum(s.local.numel() for s in self.shards.values())
+        self.dim = int(self.reduce(torch.tensor([float(self.local_dim)], dtype=torch.float64)))
+        self.fd: FiniteDifferenceStep | None = None
+        self._step = step
+        self.n_hvp = 0
+        self.n_gradients = 0
+
+    def reduce(self, t: Tensor) -> Tensor:
+        """Sum partial inner products over the replica's ranks (the model's shards)."""
+        self.ranks.all_reduce(t, "shard")
+        return t
+
+    def gradient(self) -> Tensor:
+        """The full-data gradient at the current weights, this rank's flat float64 rows."""
+        weight = self.x.shape[0] / self.n_examples * self.ranks.world_size
+        with eval_semantics(self.model), torch.enable_grad():
+            self.model.zero_grad(set_to_none=True)
+            # every rank must call backward (it holds collectives), so loss is summed in one go
+            loss = _summed_loss(self.model, self.loss_fn, self.x, self.y, self.batch_size)
+            torch.autograd.backward(loss * (weight / self.x.shape[0]))
+        grads = []
+        for s in self.shards.values():
+            grad: Any = s.parameter.grad
+            local = grad.to_local() if hasattr(grad, "to_local") else grad
+            grads.append(
+                torch.zeros(s.local.numel(), dtype=torch.float64)
+                if local is None
+                else local.detach().reshape(-1).double().cpu()
+            )
+        self.model.zero_grad(set_to_none=True)
+        self.n_gradients += 1
+        return torch.cat(grads)
+
+    def _difference(self, u: Tensor, h: float) -> Tensor:
+        """(g(θ + h·u) − g(θ − h·u)) / 2h for a unit local vector ``u``."""
+        grads = []
+        with _moved(self.shards) as center:
+            for sign in (1.0, -1.0):
+                offset = 0
+                with torch.no_grad():
+                    for k, s in self.shards.items():
+                        part = u[offset : offset + s.local.numel()].reshape(s.local.shape)
+                        s.local.copy_(center[k] + (sign * h) * part.to(s.local))
+                        offset += s.local.numel()
+                grads.append(self.gradient())
+        return (grads[0] - grads[1]) / (2.0 * h)
+
+    def calibrate(self, u: Tensor, *, candidates: int = 14) -> FiniteDifferenceStep:
+        """Choose h on unit ``u``: of h_j = 0.1·max(1, ‖θ‖)·2^-j, the one whose D(h_j) changes
+        least when halved; that change (relative, ×2) is the reported error bound."""
+        norm = math.sqrt(
+            float(
+                self.reduce(
+                    torch.tensor(
+                        sum(float(s.local.double().square().sum()) for s in self.shards.values()),
+                        dtype=torch.float64,
+                    )
+                )
+            )
+        )
+        steps = 0.1 * max(1.0, norm) * 0.5 ** np.arange(candidates + 1)
+        diffs = [self._difference(u, float(h)) for h in steps]
+        changes = np.array(
+            [
+                math.sqrt(float(self.reduce((a - b).square().sum())))
+                / max(math.sqrt(float(self.reduce(b.square().sum()))), 1e-300)
+                for a, b in itertools.pairwise(diffs)
+            ]
+        )
+        best = int(np.argmin(changes))
+        self.fd = FiniteDifferenceStep(
+            float(steps[best]), float(2.0 * changes[best]), steps[:-1], changes
+        )
+        self._step = self.fd.step
+        return self.fd
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """H v for this rank's flat float64 rows of ``v`` (every rank calls it together)."""
+        norm = math.sqrt(float(self.reduce((v * v).sum())))
+        if norm == 0.0:
+            return torch.zeros_like(v)
+        if self._step is None:
+            self.calibrate(v / norm)
+        self.n_hvp += 1
+        return self._difference(v / norm, float(self._step or 0.0)) * norm
+
+    def random(self, seed: int, name: str, count: int, *, rademacher: bool = False) -> Tensor:
+        """(local_dim, count) vectors whose elements depend only on (seed, name, column, index)."""
+        columns = []
+        for j in range(count):
+            parts = []
+            for key, s in self.shards.items():
+                row = int(np.prod(s.shape[1:], dtype=np.int64))
+                numel = row * (int(s.shape[0]) if len(s.shape) else 1)
+                start = s.first_row * row
+                parts.append(
+                    seeded_normal(seed, (name, key, j), numel, start, start + s.local.numel())
+                )
+            column = torch.cat(parts).double()
+            columns.append(torch.sign(column) + (column == 0) if rademacher else column)
+        return torch.stack(columns, dim=1)
+
+    def orthonormalize(self, a: Tensor) -> Tensor:
+        """Q of a sharded (P, m) matrix by CholeskyQR2 (two Gram passes, reduced over ranks)."""
+        for _ in range(2):
+            gram = self.reduce(a.T @ a)
+            chol = torch.linalg.cholesky(
+                gram + 1e-14 * torch.trace(gram) * torch.eye(len(gram), dtype=gram.dtype)
+            )
+            a = torch.linalg.solve_triangular(chol, a.T, upper=False).T
+        return a
+
+
+def sharded_hessian_top_eigenvalues(
+    hessian: ShardedHessian,
+    k: int = 1,
+    *,
+    tol: float = 1e-4,
+    max_hvp: int = 100,
+    seed: int = 0,
+) -> tuple[HessianEigen, FiniteDifferenceStep]:
+    """Top-``k`` eigenvalues of a :class:`ShardedHessian` by Lanczos, and the FD step used.
+
+    The start vector is a function of ``seed`` and the parameter names (the same at every world
+    size). ``tol`` should not be below the step's ``relative_error``: the products are only that
+    accurate.
+    """
+    t0 = time.perf_counter()
+    check_count("k", k, minimum=1, maximum=hessian.dim)
+    v = hessian.random(seed, "lanczos", 1)[:, 0]
+    v = v / math.sqrt(float(hessian.reduce(v @ v)))
+    fd = hessian.fd or hessian.calibrate(v)
+    state, _, done = top_eigenpairs(
+        hessian.matvec, v, k, tol, min(max_hvp, hessian.dim), hessian.reduce
+    )
+    eigen = HessianEigen(
+        eigenvalues=state["theta"],
+        residuals=state["residuals"],
+        converged=done,
+        n_hvp=hessian.n_hvp,
+        seconds=time.perf_counter() - t0,
+        eigenvectors=None,
+    )
+    return eigen, fd
+
+
+def sharded_hessian_trace(
+    hessian: ShardedHessian,
+    *,
+    method: TraceMethod = "hutch++",
+    n_hvp: int = 60,
+    seed: int = 0,
+) -> tuple[TraceEstimate, FiniteDifferenceStep]:
+    """Hutch++ (or Hutchinson) trace of a :class:`ShardedHessian`, with seeded probes."""
+    t0 = time.perf_counter()
+    drawn = [0]
+
+    def probes(count: int) -> Tensor:
+        drawn[0] += 1
+        return hessian.random(seed, f"probe{drawn[0]}", count, rademacher=True)
+
+    def apply(columns: Tensor) -> Tensor:
+        return torch.stack([hessian.matvec(columns[:, i]) for i in range(columns.shape[1])], 1)
+
+    first = hessian.random(seed, "calibrate", 1)[:, 0]
+    fd = hessian.fd or hessian.calibrate(first / math.sqrt(float(hessian.reduce(first @ first))))
+    low_rank, samples = trace_samples(
+        apply,
+        probes,
+        hessian.dim,
+        method,
+        n_hvp,
+        reduce=hessian.reduce,
+        orthonormalize=hessian.orthonormalize,
+    )
+    std_error = float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else 0.0
+    estimate = TraceEstimate(
+        estimate=low_rank + float(samples.mean()) if len(samples) else low_rank,
+        std_error=std_error,
+        samples=samples,
+        low_rank_part=low_rank,
+        method=method,
+        n_hvp=hessian.n_hvp,
+        seconds=time.perf_counter() - t0,
+    )
+    return estimate, fd
+
+
+def sharded_fisher_diagonal(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    ranks: Ranks,
+    *,
+    max_examples: int | None = None,
+) -> Params:
+    """This rank's shards of the per-example empirical Fisher diagonal (1/N) Σ_n g_n².
+
+    ``g_n`` is the gradient of ``loss_fn`` on example ``n`` alone (a sequence's mean token loss
+    on language data), as :func:`~axionlab.landscape.fisher_diagonal` with ``kind="empirical"``.
+    """
+    shards = _shards(model, ranks)
+    x, y = materialize(data, max_examples, torch.device("cpu"))
+    total = {k: torch.zeros_like(s.local, dtype=torch.float64) for k, s in shards.items()}
+    try:
+        with eval_semantics(model), torch.enable_grad():
+            for i in range(x.shape[0]):
+                model.zero_grad(set_to_none=True)
+                xi, yi = x[i : i + 1].to(ranks.device), y[i : i + 1].to(ranks.device)
+                torch.autograd.backward(loss_fn(model(xi), yi))
+                for k, s in shards.items():
+                    grad: Any = s.parameter.grad
+                    if grad is not None:
+                        local = grad.to_local() if hasattr(grad, "to_local") else grad
+                        total[k] += local.detach().double().square()
+    finally:
+        model.zero_grad(set_to_none=True)
+    return {k: (total[k] / x.shape[0]).to(s.local.dtype) for k, s in shards.items()}

@@ -1,0 +1,164 @@
+"""Sharded probes (FSDP2 over 2 gloo CPU ranks) equal the single-process probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
+from axionlab.landscape import (
+    fisher_diagonal,
+    hessian_top_eigenvalues,
+    interpolate,
+    loss_line,
+    loss_plane,
+    seeded_directions,
+)
+from axionlab.landscape.sharded import (
+    ShardedHessian,
+    local_parameters,
+    sharded_directions,
+    sharded_fisher_diagonal,
+    sharded_hessian_top_eigenvalues,
+    sharded_hessian_trace,
+    sharded_interpolate,
+    sharded_loss_line,
+    sharded_loss_plane,
+)
+
+SEED = 11
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    # 7 and 5 rows: uneven dim-0 shards over 2 ranks
+    return nn.Sequential(nn.Linear(4, 7), nn.Tanh(), nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def _data(n: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    return torch.randn(n, 4, generator=gen), torch.randint(0, 3, (n,), generator=gen)
+
+
+def _gather(ranks: Ranks, local: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Full tensors from every rank's dim-0 rows (test helper: concatenates in rank order)."""
+    parts: list[Any] = [None] * ranks.world_size
+    dist.all_gather_object(parts, local)
+    return {k: torch.cat([p[k] for p in parts[: ranks.spec.shards]]) for k in local}
+
+
+def _probe_job(ranks: Ranks, payload: dict[str, Any]) -> dict[str, Any]:
+    model = _mlp()
+    model.load_state_dict(payload["state"])
+    shard_model(model, ranks)
+    before = local_parameters(model, ranks)
+    data = payload["data"]
+    dirs = sharded_directions(model, ranks, SEED, 2, ignore_1d=False)
+    plane = sharded_loss_plane(model, F.cross_entropy, data, dirs, ranks, steps=5, span=(-1, 1))
+    line = sharded_loss_line(model, F.cross_entropy, data, dirs[0], ranks, steps=7)
+    end = {k: v + dirs[1][k] for k, v in before.items()}
+    segment = sharded_interpolate(model, F.cross_entropy, data, before, end, ranks, steps=5)
+    hessian = ShardedHessian(model, F.cross_entropy, data, ranks)
+    eigen, fd = sharded_hessian_top_eigenvalues(hessian, 1, tol=1e-6, max_hvp=80, seed=SEED)
+    trace, _ = sharded_hessian_trace(hessian, n_hvp=3 * hessian.dim, seed=SEED)
+    fisher = sharded_fisher_diagonal(model, F.cross_entropy, data, ranks)
+    after = local_parameters(model, ranks)
+    return {
+        "unchanged": all(torch.equal(before[k], after[k]) for k in before),
+        "directions": [_gather(ranks, d) for d in dirs],
+        "plane": plane.values,
+        "center": plane.center_loss,
+        "line": line.values,
+        "segment": (segment.values, segment.end_loss),
+        "lambda": float(eigen.eigenvalues[0]),
+        "fd": fd,
+        "trace": trace.estimate,
+        "fisher": _gather(ranks, fisher),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Any]:
+    model = _mlp()
+    x, y = _data()
+    dirs = seeded_directions(model, SEED, 2, ignore_1d=False)
+    flat = torch.cat([p.reshape(-1) for p in model.parameters()]).detach().double()
+
+    def loss_of(theta: torch.Tensor) -> torch.Tensor:
+        out, offset = {}, 0
+        for name, p in model.named_parameters():
+            out[name] = theta[offset : offset + p.numel()].reshape(p.shape)
+            offset += p.numel()
+        logits = torch.func.functional_call(model.double(), out, (x.double(),))
+        return F.cross_entropy(logits, y)
+
+    dense = torch.autograd.functional.hessian(loss_of, flat)
+    model.float()
+    end = {n: p.detach() + dirs[1][n] for n, p in model.named_parameters()}
+    return {
+        "state": model.state_dict(),
+        "directions": dirs,
+        "plane": loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5, strategy="loop"),
+        "line": loss_line(model, F.cross_entropy, (x, y), dirs[0], steps=7, strategy="loop"),
+        "segment": interpolate(
+            model, F.cross_entropy, (x, y), model, end, steps=5, strategy="loop"
+        ),
+        "lambda": float(torch.linalg.eigvalsh(dense)[-1]),
+        "lanczos": float(hessian_top_eigenvalues(model, F.cross_entropy, (x, y)).eigenvalues[0]),
+        "trace": float(torch.trace(dense)),
+        "fisher": fisher_diagonal(model, (x, y), kind="empirical"),
+    }
+
+
+@pytest.fixture(scope="module", params=[(1, 1), (2, 1), (2, 2)], ids=["w1", "w2", "w2r2"])
+def sharded(request: pytest.FixtureRequest, reference: dict[str, Any]) -> dict[str, Any]:
+    world, replicas = request.param
+    spec = DistributedSpec(world_size=world, backend="gloo", replicas=replicas)
+    result: dict[str, Any] = launch(
+        _probe_job, {"state": reference["state"], "data": _data()}, spec
+    )
+    return result
+
+
+def test_directions_are_bit_identical_to_the_unsharded_draw(sharded, reference):
+    for got, want in zip(sharded["directions"], reference["directions"], strict=True):
+        assert set(got) == set(want)
+        for k in want:
+            # 1-D scales are reduced over ranks in float64: equal to its rounding
+            if want[k].dim() >= 2:
+                assert torch.equal(got[k], want[k]), k
+            else:
+                torch.testing.assert_close(got[k], want[k], rtol=1e-6, atol=0)
+
+
+def test_plane_line_and_interpolation_equal_the_single_process_ones(sharded, reference):
+    np.testing.assert_allclose(sharded["plane"], reference["plane"].values, rtol=1e-5, atol=0)
+    assert sharded["center"] == pytest.approx(reference["plane"].center_loss, rel=1e-6)
+    np.testing.assert_allclose(sharded["line"], reference["line"].values, rtol=1e-5, atol=0)
+    values, end = sharded["segment"]
+    np.testing.assert_allclose(values, reference["segment"].values, rtol=1e-5, atol=0)
+    assert end == pytest.approx(reference["segment"].end_loss, rel=1e-5)
+
+
+def test_probes_leave_the_shards_exactly_as_they_were(sharded):
+    assert sharded["unchanged"]
+
+
+def test_finite_difference_curvature_is_within_its_stated_bound(sharded, reference):
+    fd = sharded["fd"]
+    assert 0 < fd.relative_error < 1e-2
+    for key in ("lambda", "trace"):
+        error = abs(sharded[key] - reference[key]) / abs(reference[key])
+        assert error <= max(fd.relative_error, 1e-6), (key, error, fd.relative_error)
+    assert reference["lanczos"] == pytest.approx(reference["lambda"], rel=1e-6)
+
+
+def test_fisher_diagonal_equals_the_per_example_fisher(sharded, reference):
+    for k, want in reference["fisher"].items():
+        torch.testing.assert_close(sharded["fisher"][k], want, rtol=1e-5, atol=1e-9)
