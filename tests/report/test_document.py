@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 
 from axionlab.report import Document, exclusions_text, figures, fmt
@@ -14,10 +16,10 @@ def test_document_writes_markdown_and_html(tmp_path):
     a = np.linspace(-1, 1, 5)
     values = np.add.outer(a**2, a**2)
     values[0, 0] = np.nan
-    figures.plane_contour(axes[0], a, a, values, "plane")
-    figures.persistence_diagram(
-        axes[1], [np.array([[0.0, np.inf], [0.2, 0.5]]), np.zeros((0, 2))], "diagram"
-    )
+    plane = {"alphas": a, "betas": a, "values": values}
+    assert figures.contour(plane, ax=axes[0], title="plane") is fig
+    diagrams = [np.array([[0.0, np.inf], [0.2, 0.5]]), np.zeros((0, 2))]
+    assert figures.persistence_diagram(diagrams, ax=axes[1], title="diagram") is fig
     png = figures.save(fig, tmp_path / "figures" / "plane.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -93,3 +95,33 @@ def test_exclusions_block_is_the_sentence_then_the_table_only_when_some_row_is_e
     empty = Document("t")
     empty.exclusions([], columns, source="tables/x.csv", none="none", counted="Excluded ({n})")
     assert [b.kind for b in empty.blocks] == ["paragraph"] and "none" in empty.markdown()
+
+
+def test_interactive_surface_is_offline_in_html_and_a_png_in_markdown(tmp_path):
+    a = np.linspace(-1, 1, 5)
+    plane = {"alphas": a, "betas": a, "values": np.add.outer(a**2, a**2)}
+    png = figures.save(figures.surface_3d(plane), tmp_path / "figures" / "surface.png")
+    hostile = "u</script><script>alert(1)</script>"
+    doc = Document("t")
+    for k in range(2):
+        fragment = figures.surface_3d_html(plane, div_id=f"surface-{k}", title=hostile)
+        doc.interactive(fragment, png, f"turn it {k}", source="units/u/plane")
+    html = doc.write(tmp_path).read_text()
+    md = (tmp_path / "report.md").read_text()
+    bundle = tmp_path / "plotly.min.js"
+    assert bundle.stat().st_size > 1_000_000 and b"Plotly" in bundle.read_bytes()[:5000]
+    scripts = re.findall(r"<script[^>]*\bsrc=[\"']?([^\"' >]+)", html)
+    assert scripts == ["plotly.min.js"]  # one relative bundle, loaded once, before any figure
+    assert not re.search(r"https?://", html)
+    assert html.index("plotly.min.js") < html.index('id="surface-0"') < html.index('id="surface-1"')
+    assert html.count("Plotly.newPlot(") == 2 and "<script>alert(1)" not in html
+    assert "figures/surface.png" not in html  # the page shows the surface, not its PNG
+    assert md.count("![turn it") == 2 and "![turn it 0](figures/surface.png)" in md
+    assert "plotly" not in md and "<div" not in md
+
+
+def test_a_document_without_interactive_figures_loads_no_script(tmp_path):
+    doc = Document("t")
+    doc.paragraph("text")
+    assert "<script" not in doc.write(tmp_path).read_text()
+    assert not (tmp_path / "plotly.min.js").exists()

@@ -4,6 +4,11 @@ Each protocol assembles a :class:`Document` from its tables and figures; :meth:`
 puts ``report.md``, ``report.html`` and ``figures/*.png`` in the run's ``report/`` directory. Every
 figure and table carries the stored file it was made from, so a number in the report can be
 traced back to raw results and the config that produced them.
+
+Interactive figures (plotly fragments, e.g. a loss surface to turn) appear in report.html only;
+report.md shows their static PNG. The page loads plotly.js from ``plotly.min.js``, copied from the
+installed plotly package into the report directory once per build and referenced relatively, so
+the report opens offline and no page fetches a script from the network.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import Any
 
 from axionlab.runs.io import write_text
 
+PLOTLY_JS = "plotly.min.js"
+"""plotly.js, next to report.html (the installed plotly package's bundle: offline, no CDN)."""
+
 
 @dataclass(frozen=True)
 class _Block:
@@ -25,6 +33,7 @@ class _Block:
     rows: Sequence[Mapping[str, Any]] = ()
     columns: Sequence[str] = ()
     source: str = ""
+    html: str = ""
 
 
 @dataclass
@@ -70,10 +79,33 @@ class Document:
             _Block("figure", text=caption, columns=[f"figures/{path.name}"], source=source)
         )
 
+    def interactive(self, fragment: str, fallback: Path, caption: str, source: str = "") -> None:
+        """An interactive figure in report.html: ``fragment`` is trusted HTML from
+        :mod:`axionlab.report.figures` (e.g. ``surface_3d_html``), needing plotly.js;
+        report.md shows ``fallback``, a PNG already saved under ``figures/``."""
+        self.blocks.append(
+            _Block(
+                "interactive",
+                text=caption,
+                columns=[f"figures/{fallback.name}"],
+                source=source,
+                html=fragment,
+            )
+        )
+
     def write(self, report_dir: Path) -> Path:
-        """Write ``report.md`` and ``report.html``; return the HTML path."""
+        """Write ``report.md`` and ``report.html`` (and ``plotly.min.js`` when an interactive
+        figure needs it); return the HTML path."""
         write_text(report_dir / "report.md", self.markdown())
+        if self._interactive:
+            import plotly.offline
+
+            write_text(report_dir / PLOTLY_JS, plotly.offline.get_plotlyjs())
         return write_text(report_dir / "report.html", self.html())
+
+    @property
+    def _interactive(self) -> bool:
+        return any(block.kind == "interactive" for block in self.blocks)
 
     def markdown(self) -> str:
         """The document as Markdown; text is escaped so no config or data string becomes HTML.
@@ -99,7 +131,7 @@ class Document:
                     for row in block.rows
                 ]
                 out += [f"*Source: {md_code(block.source)}*" if block.source else "", ""]
-            elif block.kind == "figure":
+            elif block.kind in ("figure", "interactive"):
                 alt = md_line(block.text).replace("[", "\\[").replace("]", "\\]")
                 target = block.columns[0].replace(" ", "%20").replace(")", "%29")
                 out += [
@@ -138,11 +170,13 @@ class Document:
                 body.append(
                     f"<table>{source}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
                 )
-            elif block.kind == "figure":
+            elif block.kind in ("figure", "interactive"):
                 note = f" Source: <code>{esc(block.source)}</code>" if block.source else ""
+                shown = block.html or (
+                    f'<img src="{esc(block.columns[0])}" alt="{esc(block.text)}">'
+                )
                 body.append(
-                    f'<figure><img src="{esc(block.columns[0])}" alt="{esc(block.text)}">'
-                    f"<figcaption>{esc(block.text)}{note}</figcaption></figure>"
+                    f"<figure>{shown}<figcaption>{esc(block.text)}{note}</figcaption></figure>"
                 )
         style = (
             "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
@@ -151,9 +185,10 @@ class Document:
             "caption{caption-side:bottom;font-size:11px;color:#555}"
             "img{max-width:100%}figcaption{font-size:12px;color:#333}"
         )
+        scripts = f'<script src="{PLOTLY_JS}"></script>' if self._interactive else ""
         return (
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(self.title)}"
-            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+            f"</title><style>{style}</style>{scripts}</head><body>{''.join(body)}</body></html>\n"
         )
 
 

@@ -55,6 +55,7 @@ SCATTER_PREDICTORS = (
     "log_params",
 )
 MAX_PLANES = 16
+MAX_SURFACES = 4  # interactive ones: each carries its plane's values into report.html
 CORRELATION_SHOWN = (
     "predictor",
     "outcome",
@@ -113,6 +114,9 @@ def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
         f"persistence diagram, first {min(len(trained), MAX_PLANES)} units.",
         source=f"units/<unit>/{plane_phase(0)}/plane.npz, {topology_phase(0)}/diagrams.npz",
     )
+
+    doc.heading("Loss surfaces")
+    _surfaces(doc, run, [str(u) for u in trained.column("unit")][:MAX_SURFACES], fig_dir)
 
     doc.heading("Forgetting curves")
     doc.figure(
@@ -281,21 +285,40 @@ def _trust_text(config: Exp01Config, tables: Exp01Tables) -> str:
     return " ".join(parts)
 
 
+def _plane(run: Run, unit: str) -> dict[str, np.ndarray]:
+    """Slice 0's stored plane arrays (``alphas``, ``betas``, ``values``)."""
+    return read_npz(require_phase(run, unit, plane_phase(0)).path / "plane.npz")
+
+
 def _planes_figure(run: Run, units: Sequence[str], path: Path) -> Path:
     fig, axes = figures.grid(2 * len(units), 4)
     for i, unit in enumerate(units):
-        plane = read_npz(require_phase(run, unit, plane_phase(0)).path / "plane.npz")
+        plane = _plane(run, unit)
         diagrams = read_npz(require_phase(run, unit, topology_phase(0)).path / "diagrams.npz")
-        figures.plane_contour(axes[2 * i], plane["alphas"], plane["betas"], plane["values"], unit)
+        figures.contour(plane, ax=axes[2 * i], title=unit)
         finite = plane["values"][np.isfinite(plane["values"])]
         value_range = (float(finite.min()), float(finite.max())) if finite.size else None
         figures.persistence_diagram(
-            axes[2 * i + 1],
             [diagrams.get(f"h{k}", np.zeros((0, 2))) for k in (0, 1)],  # none without finite loss
-            "cubical PH",
-            value_range,
+            ax=axes[2 * i + 1],
+            title="cubical PH",
+            value_range=value_range,
         )
     return figures.save(fig, path)
+
+
+def _surfaces(doc: Document, run: Run, units: Sequence[str], fig_dir: Path) -> None:
+    """Slice 0 of each unit as a surface: turnable in report.html, a PNG in report.md."""
+    for i, unit in enumerate(units):
+        plane = _plane(run, unit)
+        png = figures.save(figures.surface_3d(plane, title=unit), fig_dir / f"surface-{i}.png")
+        doc.interactive(
+            figures.surface_3d_html(plane, div_id=f"surface-{i}", title=unit),
+            png,
+            f"{unit}: task-A test loss on slice 0 as a surface (drag to turn it in report.html; "
+            "non-finite points are gaps).",
+            source=f"units/{unit}/{plane_phase(0)}/plane.npz",
+        )
 
 
 def _curves_figure(run: Run, config: Exp01Config, units: Table, path: Path) -> Path:
