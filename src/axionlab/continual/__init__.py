@@ -2,7 +2,7 @@
 forgetting curve and CL metrics.
 
 >>> sorted(STRATEGIES)
-['ewc', 'joint', 'l2', 'lwf', 'mas', 'naive', 'online_ewc', 'replay', 'si']
+['ewc', 'ewc_kfac', 'joint', 'l2', 'lwf', 'mas', 'naive', 'online_ewc', 'replay', 'si']
 """
 
 from axionlab.continual.buffer import ReservoirBuffer
@@ -24,6 +24,7 @@ from axionlab.continual.metrics import (
 )
 from axionlab.continual.strategies import (
     EWC,
+    EWCKFAC,
     L2,
     STRATEGIES,
     Joint,
@@ -48,6 +49,7 @@ from axionlab.continual.stream import (
 
 __all__ = [
     "EWC",
+    "EWCKFAC",
     "FORGETTING_STREAMS",
     "L2",
     "STRATEGIES",
