@@ -4,13 +4,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from matplotlib.collections import PathCollection
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from axionlab.errors import InputError
 from axionlab.landscape import LossSurface, SpectralDensity
 from axionlab.report import figures
+from axionlab.topology import merge_tree, topological_profile
 
 A = np.linspace(-1, 1, 5)
 
@@ -184,3 +185,65 @@ def test_figures_draw_into_a_given_panel_and_write_only_on_save(tmp_path, no_fil
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     png.unlink()
     png.parent.rmdir()
+
+
+# two basins: minima 0 (at [0, 0]) and 1 (at [0, 2]) merge at 2, the root (maximum) is 4
+FIELD = np.array([[0.0, 2.0, 1.0], [3.0, 4.0, 3.5]])
+
+
+def _scatters(ax) -> dict[str, np.ndarray]:
+    return {
+        c.get_label(): np.asarray(c.get_offsets())
+        for c in ax.collections
+        if isinstance(c, PathCollection)
+    }
+
+
+def test_merge_tree_draws_one_elbow_per_parent_link_and_one_marker_per_node(no_files):
+    tree = merge_tree(FIELD)
+    fig = figures.merge_tree(tree, title="tree")
+    ax = fig.axes[0]
+    (links,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    elbows = [np.asarray(s).tolist() for s in links.get_segments()]
+    # leaves depth first, the deeper first: minimum 0 at x = 0, minimum 1 at x = 1
+    assert elbows == [
+        [[0.0, 0.0], [0.0, 2.0], [0.5, 2.0]],
+        [[1.0, 1.0], [1.0, 2.0], [0.5, 2.0]],
+        [[0.5, 2.0], [0.5, 4.0], [0.5, 4.0]],
+    ]
+    nodes = _scatters(ax)
+    assert nodes["minimum"].tolist() == [[0.0, 0.0], [1.0, 1.0]]
+    assert nodes["merge"].tolist() == [[0.5, 2.0]] and nodes["root"].tolist() == [[0.5, 4.0]]
+    assert ax.get_ylabel() == "loss" and ax.get_title() == "tree"
+
+
+def test_merge_tree_puts_a_node_at_inf_on_the_line_above_the_finite_range():
+    field = FIELD.copy()
+    field[1, 1] = np.inf  # the root: the last vertex to enter the filtration
+    ax = figures.merge_tree(merge_tree(field)).axes[0]
+    (root,) = _scatters(ax)["root"]
+    top = 2.0 + 0.05 * (2.0 + 1e-12)  # the finite nodes span [0, 2]
+    assert root.tolist() == [0.5, top]
+    assert any(line.get_ydata()[0] == top for line in ax.get_lines())  # the dotted line
+
+
+def test_topological_profile_fills_one_polygon_per_basin_children_on_top(no_files):
+    profile = topological_profile(FIELD)
+    fig = figures.topological_profile(profile, title="profile")
+    ax = fig.axes[0]
+    (basins,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    paths, polygons = basins.get_paths(), profile.polygons()[::-1]
+    assert len(paths) == len(profile.tree.value) == 4
+    for path, polygon in zip(paths, polygons, strict=True):  # the root (whole grid) first
+        np.testing.assert_array_equal(path.vertices[: len(polygon)], polygon)
+    assert basins.get_array().tolist() == [4.0, 4.0, 2.0, 2.0]  # each basin's spill level
+    assert len(_colorbars(fig)) == 1 and ax.get_ylabel() == "loss"
+
+
+def test_topological_profile_puts_levels_at_inf_on_the_line_above_the_finite_range():
+    field = FIELD.copy()
+    field[1, 1] = np.inf
+    ax = figures.topological_profile(topological_profile(field)).axes[0]
+    (basins,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    heights = np.concatenate([path.vertices[:, 1] for path in basins.get_paths()])
+    assert np.isfinite(heights).all() and heights.max() == 3.5 + 0.05 * (3.5 + 1e-12)

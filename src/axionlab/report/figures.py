@@ -3,14 +3,15 @@
 Each public figure takes a result object (a loss plane, persistence diagrams, a spectral
 density, …) and returns a matplotlib :class:`~matplotlib.figure.Figure`; pass ``ax`` to draw into
 an existing panel of :func:`grid` instead. Nothing is shown or written: :func:`save` writes a PNG
-atomically. Results are read through the attributes they share (:class:`Plane`,
-:class:`Spectrum`), so this layer never imports the libraries that compute them; a plane can also
-be the mapping of arrays a run stores (``alphas``, ``betas``, ``values``).
+atomically. Results are read through the attributes they share (:class:`Plane`, :class:`Spectrum`,
+:class:`Tree`, :class:`Profile`), so this layer never imports the libraries that compute them; a
+plane can also be the mapping of arrays a run stores (``alphas``, ``betas``, ``values``).
 
 Non-finite values (a diverged loss, an essential class) are never drawn as numbers: plane cells
-that are NaN or ±inf are left out (gaps), essential classes reach a marked line above the range.
-:func:`surface_3d_html` gives the same surface as an interactive plotly fragment for report.html
-(plotly.js itself is copied once next to the report, never fetched from a CDN).
+that are NaN or ±inf are left out (gaps); essential classes, merges and levels at ±inf sit on a
+marked line beyond the finite range. :func:`surface_3d_html` gives the same surface as an
+interactive plotly fragment for report.html (plotly.js itself is copied once next to the report,
+never fetched from a CDN).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d import Axes3D
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
@@ -55,10 +57,39 @@ class Spectrum(Protocol):
     def density(self, grid: np.ndarray, sigma: float | None = None) -> np.ndarray: ...
 
 
+class Tree(Protocol):
+    """A merge tree (e.g. ``topology.MergeTree``): nodes in filtration order, children first.
+
+    ``kind`` is 0 for a leaf (a minimum), 1 for a merge (a saddle), 2 for the root; ``parent``
+    is -1 at the root; ``value`` is the function value at each node.
+    """
+
+    @property
+    def value(self) -> np.ndarray: ...
+    @property
+    def parent(self) -> np.ndarray: ...
+    @property
+    def kind(self) -> np.ndarray: ...
+
+
+class Profile(Protocol):
+    """A topological profile (e.g. ``topology.TopologicalProfile``): one polygon per tree node."""
+
+    @property
+    def tree(self) -> Tree: ...
+    def polygons(self) -> list[np.ndarray]: ...
+
+
 PlaneLike = Plane | Mapping[str, np.ndarray]
 _PLANE_KEYS = ("alphas", "betas", "values")
 _SIZE = (4.2, 3.4)
 _DENSITY_FLOOR = 1e-6
+_LEAF, _MERGE, _ROOT = 0, 1, 2  # merge-tree node kinds (axionlab.topology.merge_tree's codes)
+_KIND_STYLE = {
+    _LEAF: ("minimum", "v", "C0"),
+    _MERGE: ("merge", "o", "C1"),
+    _ROOT: ("root", "s", "C3"),
+}
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -239,12 +270,14 @@ def surface_3d_html(surface: PlaneLike, *, div_id: str, title: str = "") -> str:
     return fragment
 
 
-def _diagram_range(
-    diagrams: Sequence[np.ndarray], value_range: tuple[float, float] | None
+def _value_range(
+    arrays: Sequence[np.ndarray], value_range: tuple[float, float] | None
 ) -> tuple[float, float, float]:
-    """``(low, high, top)``: the axis range and the line where essential classes are drawn."""
-    pairs = np.concatenate([np.asarray(d).reshape(-1, 2) for d in diagrams] or [np.zeros((0, 2))])
-    finite = pairs[np.isfinite(pairs)]
+    """``(low, high, top)``: the axis range of the arrays' finite values and the line above it
+    where ``+inf`` (an essential class, a merge at ``inf``) is drawn."""
+    flat = [np.asarray(a, dtype=np.float64).ravel() for a in arrays]
+    values = np.concatenate(flat) if flat else np.zeros(0)
+    finite = values[np.isfinite(values)]
     if value_range is not None:
         lo, hi = value_range
     else:
@@ -252,6 +285,11 @@ def _diagram_range(
     if hi <= lo:
         hi = lo + 1.0
     return lo, hi, hi + 0.05 * (hi - lo + 1e-12)
+
+
+def _on_lines(y: np.ndarray, lo: float, hi: float, top: float) -> np.ndarray:
+    """``y`` with ``+inf`` on the top line and ``-inf`` on the matching line below ``lo``."""
+    return np.where(y == np.inf, top, np.where(y == -np.inf, lo - (top - hi), y))
 
 
 def persistence_diagram(
@@ -281,7 +319,7 @@ def persistence_diagram(
         One scatter per non-empty dimension (labelled ``H<k>``), the diagonal and the top line.
     """
     fig, ax = _panel(ax)
-    lo, _, top = _diagram_range(diagrams, value_range)
+    lo, _, top = _value_range(diagrams, value_range)
     for dim, diagram in enumerate(diagrams):
         diagram = np.asarray(diagram).reshape(-1, 2)
         if not len(diagram):
@@ -315,7 +353,7 @@ def barcode(
         then its essential classes, whose bars run to the dotted top line and are hatched.
     """
     fig, ax = _panel(ax)
-    _, _, top = _diagram_range(diagrams, value_range)
+    _, _, top = _value_range(diagrams, value_range)
     row = 0
     for dim, diagram in enumerate(diagrams):
         diagram = np.asarray(diagram).reshape(-1, 2)
@@ -345,6 +383,118 @@ def barcode(
     ax.set_title(title, fontsize=9)
     if row:
         ax.legend(fontsize=7)
+    return fig
+
+
+def _leaf_order(parent: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """x position of every node: leaves 0, 1, … in depth-first order (the deeper subtree first),
+    a merge at the mean of its children's positions."""
+    m = len(parent)
+    children: list[list[int]] = [[] for _ in range(m)]
+    deepest = value.astype(np.float64).copy()
+    for i in range(m):  # children come before their parent
+        if parent[i] >= 0:
+            children[parent[i]].append(i)
+            deepest[parent[i]] = min(deepest[parent[i]], deepest[i])
+    x = np.zeros(m)
+    next_leaf = 0
+    stack = [(int(r), False) for r in np.flatnonzero(parent < 0)[::-1]]
+    while stack:
+        node, expanded = stack.pop()
+        below = sorted(children[node], key=lambda c: (deepest[c], c))
+        if not below:
+            x[node], next_leaf = next_leaf, next_leaf + 1
+        elif expanded:
+            x[node] = float(np.mean(x[below]))
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(below))
+    return x
+
+
+def merge_tree(tree: Tree, *, ax: Axes | None = None, title: str = "") -> Figure:
+    """A merge (join) tree drawn as a dendrogram at the heights of its nodes (Carr et al. 2003).
+
+    Parameters
+    ----------
+    tree
+        A ``MergeTree`` (``value``, ``parent``, ``kind`` per node).
+    ax
+        Panel to draw into; ``None`` makes a new figure.
+    title
+        Panel title.
+
+    Returns
+    -------
+    Figure
+        One elbow line per parent link (up from the child, across to the parent) and one marker
+        per node, styled by kind (minima, merges, the root); a node at ``±inf`` sits on a dotted
+        line beyond the finite range. Leaves are laid out depth first, deeper basins left.
+    """
+    fig, ax = _panel(ax)
+    value = np.asarray(tree.value, dtype=np.float64)
+    parent = np.asarray(tree.parent, dtype=np.int64)
+    kind = np.asarray(tree.kind)
+    lo, hi, top = _value_range([value], None)
+    y = _on_lines(value, lo, hi, top)
+    x = _leaf_order(parent, value)
+    child = np.flatnonzero(parent >= 0)
+    elbows = [
+        [(x[c], y[c]), (x[c], y[p]), (x[p], y[p])]
+        for c, p in zip(child, parent[child], strict=True)
+    ]
+    ax.add_collection(LineCollection(elbows, colors="0.3", linewidths=1))
+    for code, (label, marker, color) in _KIND_STYLE.items():
+        chosen = kind == code
+        if chosen.any():
+            ax.scatter(
+                x[chosen], y[chosen], s=14, marker=marker, color=color, label=label, zorder=3
+            )
+    if not np.isfinite(value).all():
+        ax.axhline(top, color="grey", lw=0.5, ls=":")
+    ax.autoscale_view()
+    ax.set_xticks([])
+    ax.set_xlabel("minima (depth first)")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def topological_profile(profile: Profile, *, ax: Axes | None = None, title: str = "") -> Figure:
+    """The topological profile of a landscape: its merge tree as nested basins (Landscaper's
+    figure; Geniesse et al., arXiv 2602.07135).
+
+    Parameters
+    ----------
+    profile
+        A ``TopologicalProfile`` (its ``polygons()``, one per node of its ``tree``).
+    ax
+        Panel to draw into; ``None`` makes a new figure.
+    title
+        Panel title.
+
+    Returns
+    -------
+    Figure
+        One filled polygon per basin (at height y a basin is as wide as it has grid points below
+        y), parents behind their children, coloured by the level where the basin spills into
+        its neighbour (its top), with a colour bar; levels at ``±inf`` sit on lines beyond the finite range.
+    """
+    fig, ax = _panel(ax)
+    polygons = [np.asarray(p, dtype=np.float64) for p in profile.polygons()]
+    lo, hi, top = _value_range([p[:, 1] for p in polygons], None)
+    drawn = [np.column_stack([p[:, 0], _on_lines(p[:, 1], lo, hi, top)]) for p in polygons]
+    spills = np.array([p[:, 1].max() for p in drawn])
+    # parents come after their children: draw in reverse so every child lies on top
+    basins = PolyCollection(drawn[::-1], cmap="viridis", edgecolors="0.2", linewidths=0.4)
+    basins.set_array(spills[::-1])
+    ax.add_collection(basins)
+    ax.autoscale_view()
+    ax.set_xlabel("basin width (grid points)")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(basins, ax=ax, shrink=0.8, format="%.3g", label="spill level")
     return fig
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from axionlab.report import Document, figures
 from axionlab.report.correlations import correlation_heatmap, correlation_scatter
 from axionlab.runs import Run, Table, read_npz
 from axionlab.runs.tables import Cell
+from axionlab.topology import topological_profile
 
 SCATTER_PREDICTORS = (
     "h0_total_persistence_norm",
@@ -113,6 +115,22 @@ def build_report(run: Run, config: Exp01Config, tables: Exp01Tables) -> Path:
         f"Task-A test loss on slice 0 (red + = trained weights) and its cubical "
         f"persistence diagram, first {min(len(trained), MAX_PLANES)} units.",
         source=f"units/<unit>/{plane_phase(0)}/plane.npz, {topology_phase(0)}/diagrams.npz",
+    )
+
+    doc.heading("Merge trees and topological profiles")
+    construction = config.topology.construction
+    doc.figure(
+        _trees_figure(
+            run,
+            [str(u) for u in trained.column("unit")][:MAX_PLANES],
+            construction,
+            fig_dir / "merge_trees.png",
+        ),
+        f"Merge tree of the task-A loss on slice 0 (construction={construction!r}: its branches "
+        "are the H0 pairs of the diagrams above) and the topological profile drawing it as "
+        "nested basins (Landscaper's figure), first "
+        f"{min(len(trained), MAX_PLANES)} units; a NaN loss enters last, as +inf.",
+        source=f"units/<unit>/{plane_phase(0)}/plane.npz",
     )
 
     doc.heading("Loss surfaces")
@@ -304,6 +322,19 @@ def _planes_figure(run: Run, units: Sequence[str], path: Path) -> Path:
             title="cubical PH",
             value_range=value_range,
         )
+    return figures.save(fig, path)
+
+
+def _trees_figure(
+    run: Run, units: Sequence[str], construction: Literal["top", "vertex"], path: Path
+) -> Path:
+    fig, axes = figures.grid(2 * len(units), 4)
+    for i, unit in enumerate(units):
+        values = _plane(run, unit)["values"]
+        field = np.where(np.isnan(values), np.inf, values)  # as the topology phase filters it
+        profile = topological_profile(field, construction=construction)
+        figures.merge_tree(profile.tree, ax=axes[2 * i], title=unit)
+        figures.topological_profile(profile, ax=axes[2 * i + 1], title="topological profile")
     return figures.save(fig, path)
 
 
