@@ -479,7 +479,8 @@ def topological_profile(profile: Profile, *, ax: Axes | None = None, title: str 
     Figure
         One filled polygon per basin (at height y a basin is as wide as it has grid points below
         y), parents behind their children, coloured by the level where the basin spills into
-        its neighbour (its top), with a colour bar; levels at ``±inf`` sit on lines beyond the finite range.
+        its neighbour (its top), with a colour bar; levels at ``±inf`` sit on lines beyond the
+        finite range.
     """
     fig, ax = _panel(ax)
     polygons = [np.asarray(p, dtype=np.float64) for p in profile.polygons()]
