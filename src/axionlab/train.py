@@ -404,14 +404,27 @@ def all_finite(tensors: Iterable[Tensor]) -> bool:
     optimizer step, where a per-tensor check costs ~10% of a small model's step. The max-abs
     norm cannot overflow and propagates NaN.
     """
-    ts = [t.detach() for t in tensors if t.numel()]
-    if not ts:
-        return True
-    try:
-        norms = torch.stack(torch._foreach_norm(ts, math.inf))
-    except RuntimeError:  # tensors on several devices or of mixed dtypes
-        norms = torch.stack([torch.linalg.vector_norm(t, math.inf).float().cpu() for t in ts])
-    return bool(torch.isfinite(norms).all())
+    ts = [t.detach() for t in tensors]
+    # FSDP2 DTensor shards: check this rank's rows, then agree over the ranks (which must all
+    # take the same divergence branch, or the next collective hangs)
+    sharded = any(hasattr(t, "to_local") for t in ts)
+    ts = [local for t in ts if (local := t.to_local() if hasattr(t, "to_local") else t).numel()]
+    finite = True
+    if ts:
+        try:
+            if sharded:  # _foreach_norm crashes (SIGSEGV) on views into FSDP2's shard buffers
+                raise RuntimeError("sharded")
+            norms = torch.stack(torch._foreach_norm(ts, math.inf))
+        except RuntimeError:  # tensors on several devices or of mixed dtypes
+            norms = torch.stack([torch.linalg.vector_norm(t, math.inf).float().cpu() for t in ts])
+        finite = bool(torch.isfinite(norms).all())
+    if sharded:
+        import torch.distributed as dist
+
+        flag = torch.tensor(float(finite), device=ts[0].device if ts else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        finite = bool(flag)
+    return finite
 
 
 def evaluate(

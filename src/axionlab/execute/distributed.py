@@ -117,14 +117,20 @@ class Ranks:
         """The process group of the ranks holding this rank's shard in every replica."""
         return self.mesh.get_group("replicate")
 
-    def all_reduce(self, tensor: torch.Tensor, group: Literal["shard", "replicate", "world"]) -> None:
-        """Sum ``tensor`` in place over ``group`` (a no-op on a group of one rank)."""
+    def all_reduce(
+        self,
+        tensor: torch.Tensor,
+        group: Literal["shard", "replicate", "world"],
+        op: Literal["sum", "max"] = "sum",
+    ) -> None:
+        """Sum (or max) ``tensor`` in place over ``group`` (a no-op on a group of one rank)."""
         handle = {"shard": self.shard_group, "replicate": self.replica_group, "world": None}[group]
         size = {"shard": self.spec.shards, "replicate": self.spec.replicas}.get(
             group, self.world_size
         )
         if size > 1:
-            dist.all_reduce(tensor, group=handle)
+            reduce_op = dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM
+            dist.all_reduce(tensor, op=reduce_op, group=handle)
 
 
 def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
@@ -198,19 +204,34 @@ def init_from_environment() -> int:
 
 
 def shard_model(model: nn.Module, ranks: Ranks) -> nn.Module:
-    """Shard ``model`` in place with FSDP2: every leaf module owning parameters, then the root.
+    """Shard ``model`` in place with FSDP2: each block of a layer stack, then what holds the rest.
 
-    Parameters are split along dim 0 within the rank's replica (``fully_shard`` over the 2-D
-    mesh: HSDP when ``replicas > 1``), so each rank holds ``1/shards`` of every tensor and the
-    full weights of one layer exist only while that layer runs.
+    The FSDP2 recipe: every member of an ``nn.ModuleList``/``nn.Sequential`` that holds
+    parameters (a transformer block, an MLP layer) becomes one unit; each child of the root that
+    still holds parameters (embeddings, final norm, a head tied to the embedding) becomes one
+    more, and the root holds none. That matters: FSDP2 leaves the root's parameters unsharded
+    after a forward pass until a backward pass, so code reading ``model.parameters()`` after an
+    evaluation would see (and an optimizer keep) tensors that are later freed. Parameters are
+    split along dim 0 within the rank's replica (over the 2-D mesh: HSDP when ``replicas > 1``):
+    each rank holds ``1/shards`` of every tensor, and a unit's full weights exist only while it
+    runs.
     """
     from torch.distributed.fsdp import fully_shard
 
     model.to(ranks.device)
     mesh = ranks.mesh if ranks.spec.replicas > 1 else ranks.mesh["shard"]
-    for module in model.modules():
-        if module is not model and any(True for _ in module.parameters(recurse=False)):
-            fully_shard(module, mesh=mesh)
+    counts: dict[int, int] = {}
+    for m in model.modules():
+        for p in m.parameters(recurse=False):
+            counts[id(p)] = counts.get(id(p), 0) + 1
+    wrapped: set[int] = set()
+    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList | nn.Sequential)]
+    for block in [b for stack in stacks for b in stack] + list(model.children()):
+        own = [p for p in block.parameters() if id(p) not in wrapped]
+        shared = block not in model.children() and any(counts[id(p)] > 1 for p in own)
+        if own and not shared:
+            fully_shard(block, mesh=mesh)
+            wrapped.update(id(p) for p in own)
     fully_shard(model, mesh=mesh)
     return model
 
@@ -239,9 +260,7 @@ def _spawned_rank(
 ) -> None:
     os.environ.update(env)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.world_size))
-    dist.init_process_group(
-        spec.backend, rank=rank, world_size=spec.world_size, timeout=_TIMEOUT
-    )
+    dist.init_process_group(spec.backend, rank=rank, world_size=spec.world_size, timeout=_TIMEOUT)
     try:
         result = _run_rank(fn, payload, spec, rank)
         if rank == 0:

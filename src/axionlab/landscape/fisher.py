@@ -205,6 +205,11 @@ IGNORE_INDEX = -100
 """A sequence target that is not counted (HuggingFace's convention)."""
 
 
+def sequence_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean over sequences of each sequence's mean token cross-entropy (the Fisher's ``ℓ_n``)."""
+    return _sequence_losses(logits, y).mean()
+
+
 def _sequence_losses(logits: Tensor, y: Tensor) -> Tensor:
     """Per-sequence mean token cross-entropy ``(B,)`` of logits ``(B, T, V)`` against ``(B, T)``.
 
