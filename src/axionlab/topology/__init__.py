@@ -22,6 +22,7 @@ from axionlab.topology.graph import grid_graph_persistence, rips_persistence
 from axionlab.topology.merge_tree import MergeTree, merge_tree
 from axionlab.topology.planes import NO_FINITE_LOSS, PlaneTopology, plane_topology
 from axionlab.topology.profile import TopologicalProfile, topological_profile
+from axionlab.topology.smoothness import smad
 from axionlab.topology.tiled import sublevel_persistence_tiled
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "persistence_landscape",
     "plane_topology",
     "rips_persistence",
+    "smad",
     "sublevel_persistence",
     "sublevel_persistence_tiled",
     "topological_profile",
