@@ -613,7 +613,10 @@ def xtrace(
         raise InputError(f"operator must be square, got shape {op.shape}")
     check_count("n_matvecs", n_matvecs, minimum=1)
     if n_matvecs >= dim:
-        exact = float(np.trace(op.matmat(np.eye(dim))))
+        exact = 0.0
+        for first in range(0, dim, 64):  # identity columns in blocks: memory O(64 P)
+            block = np.eye(dim, min(64, dim - first), -first)
+            exact += float(np.trace(op.matmat(block)[first : first + block.shape[1]]))
         return TraceEstimate(
             exact, 0.0, np.zeros(1), exact, "exact", dim, time.perf_counter() - start
         )
@@ -622,25 +625,26 @@ def xtrace(
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     m = n_matvecs // 2
-    omega = (torch.randint(0, 2, (dim, m), generator=generator).double() * 2 - 1).numpy()
-    y = np.asarray(op.matmat(omega), dtype=np.float64)  # (P, m)
-    q, r = np.linalg.qr(y)
-    z = np.asarray(op.matmat(q), dtype=np.float64)  # A Q, (P, m)
+    omega = torch.randint(0, 2, (dim, m), generator=generator).double() * 2 - 1  # (P, m)
+
+    def apply(columns: Tensor) -> Tensor:
+        return torch.from_numpy(np.asarray(op.matmat(columns.numpy()), dtype=np.float64))
+
+    y = apply(omega)
+    q, r = torch.linalg.qr(y)
+    z = apply(q)  # A Q
     h = q.T @ z
-    s = np.linalg.inv(r).T
-    s /= np.linalg.norm(s, axis=0)
-    low_rank = float(np.trace(h))
-    samples = np.empty(m)
-    for i in range(m):
-        si = s[:, i]
+    s = torch.linalg.inv(r).T
+    s = s / s.norm(dim=0)
 
-        def deflate(v: np.ndarray, si: np.ndarray = si) -> np.ndarray:  # (I − s_i s_iᵀ) v
-            result: np.ndarray = v - (si @ v) * si
-            return result
+    def deflate(v: Tensor) -> Tensor:  # column i ↦ (I − s_i s_iᵀ) v_i, every i at once
+        result: Tensor = v - s * (s * v).sum(0)
+        return result
 
-        ap_w = y[:, i] - z @ deflate(q.T @ omega[:, i])  # A (I − Q_i Q_iᵀ) ω_i
-        pap_w = ap_w - q @ deflate(q.T @ ap_w)
-        samples[i] = omega[:, i] @ pap_w - si @ h @ si
+    ap_w = y - z @ deflate(q.T @ omega)  # column i: A (I − Q_i Q_iᵀ) ω_i
+    pap_w = ap_w - q @ deflate(q.T @ ap_w)
+    samples = ((omega * pap_w).sum(0) - (s * (h @ s)).sum(0)).numpy()
+    low_rank = float(torch.trace(h))
     return TraceEstimate(
         estimate=low_rank + float(samples.mean()),
         std_error=float(samples.std(ddof=1) / np.sqrt(m)),
