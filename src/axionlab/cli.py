@@ -71,7 +71,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(dump_yaml(config), end="")
     elif args.command == "run":
         config = load_config(args.config, args.overrides)
-        run = execute(config, runs_dir=args.runs_dir, resume=args.resume)
+        if _serving_rank():
+            return 0
+        try:
+            run = execute(config, runs_dir=args.runs_dir, resume=args.resume)
+        finally:
+            _release_ranks()
         report = run.path / "report" / "report.html"
         if report.is_file():
             print(f"report: {report}")
@@ -81,6 +86,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "report":
         print(rebuild_report(args.run_dir))
     return 0
+
+
+def _serving_rank() -> bool:
+    """Under torchrun, join its world; a non-zero rank serves rank 0's collective jobs (the
+    sharded phases) until rank 0 is done, and only rank 0 runs the protocol and writes."""
+    from axionlab.execute.distributed import init_from_environment, launched_by_torchrun, serve
+
+    if not launched_by_torchrun() or init_from_environment() == 0:
+        return False
+    serve()
+    return True
+
+
+def _release_ranks() -> None:
+    from axionlab.execute.distributed import stop_serving
+
+    stop_serving()
 
 
 def _preflight(config: RunConfig) -> None:

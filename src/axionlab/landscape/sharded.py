@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from axionlab.checks import check_count
 from axionlab.errors import InputError
-from axionlab.execute.distributed import Ranks
+from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape._common import Data, LossFn, Params, eval_semantics, materialize
 from axionlab.landscape.directions import (
     Normalization,
@@ -62,6 +62,7 @@ from axionlab.landscape.surface import LossLine, LossSurface, _axis
 __all__ = [
     "FiniteDifferenceStep",
     "ShardedHessian",
+    "distributed_loss_plane",
     "local_parameters",
     "sharded_directions",
     "sharded_fisher_diagonal",
@@ -594,3 +595,60 @@ def sharded_fisher_diagonal(
     finally:
         model.zero_grad(set_to_none=True)
     return {k: (total[k] / x.shape[0]).to(s.local.dtype) for k, s in shards.items()}
+
+
+@dataclass(frozen=True)
+class _PlaneJob:
+    model: nn.Module
+    loss_fn: LossFn
+    data: tuple[Tensor, Tensor]
+    seed: int
+    steps: int
+    span: tuple[float, float]
+    normalization: Normalization
+    ignore_1d: bool
+    batch_size: int | None
+
+
+def _plane_job(ranks: Ranks, job: _PlaneJob) -> LossSurface:
+    model = shard_model(job.model, ranks)
+    dirs = sharded_directions(
+        model, ranks, job.seed, 2, normalization=job.normalization, ignore_1d=job.ignore_1d
+    )
+    return sharded_loss_plane(
+        model,
+        job.loss_fn,
+        job.data,
+        dirs,
+        ranks,
+        steps=job.steps,
+        span=job.span,
+        batch_size=job.batch_size,
+    )
+
+
+def distributed_loss_plane(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    spec: DistributedSpec,
+    seed: int,
+    *,
+    steps: int = 51,
+    span: tuple[float, float] = (-1.0, 1.0),
+    max_examples: int | None = None,
+    normalization: Normalization = "filter",
+    ignore_1d: bool = True,
+    batch_size: int | None = None,
+) -> LossSurface:
+    """The loss plane along :func:`~axionlab.landscape.seeded_directions` ``(seed)``, computed by
+    a collective job of ``spec.world_size`` ranks with the model sharded (FSDP2).
+
+    The same plane at every world size (to the rounding of the loss sums); the caller's model is
+    not touched (each rank shards its own copy: ``model`` and ``data`` travel with the job, so
+    they must pickle). Locally spawned ranks, or the torchrun / Ray Train world this runs in.
+    """
+    x, y = materialize(data, max_examples, torch.device("cpu"))
+    job = _PlaneJob(model, loss_fn, (x, y), seed, steps, span, normalization, ignore_1d, batch_size)
+    surface: LossSurface = launch(_plane_job, job, spec)
+    return surface

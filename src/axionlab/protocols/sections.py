@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import torch
 from pydantic import AfterValidator, Field, model_validator
@@ -16,6 +16,7 @@ from axionlab.config import Options, SafeLabel, Section, check_memory, registere
 from axionlab.continual import STRATEGIES, build_strategy
 from axionlab.data import DATASETS, Dataset, load_dataset
 from axionlab.errors import ConfigError, DataError, InputError, UserError
+from axionlab.execute.distributed import DistributedSpec
 from axionlab.landscape import HFLogits
 from axionlab.models import MODELS, build_model
 from axionlab.repro import torch_generator
@@ -190,3 +191,28 @@ class StrategySpec(Section):
         except InputError as err:
             raise ValueError(str(err)) from None
         return self
+
+
+class DistributedSection(Section):
+    """``distributed: {world_size, backend, replicas}``: a phase run by a collective job.
+
+    The model is sharded with FSDP2 over ``world_size / replicas`` ranks and the work spread over
+    ``replicas`` copies; ``axionlab run`` spawns the ranks itself, or joins the world it was
+    launched in by ``torchrun`` (whose size must then be ``world_size``).
+    """
+
+    world_size: int = Field(1, ge=1)
+    backend: Literal["gloo", "nccl"] = "gloo"
+    replicas: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _replicas_divide(self) -> DistributedSection:
+        self.spec()
+        return self
+
+    def spec(self) -> DistributedSpec:
+        """The library's :class:`~axionlab.execute.distributed.DistributedSpec`."""
+        try:
+            return DistributedSpec(self.world_size, self.backend, self.replicas)
+        except UserError as err:
+            raise ValueError(str(err).removeprefix("distributed.")) from None

@@ -23,6 +23,7 @@ from axionlab.errors import ConfigError, DataError, InputError, UserError
 from axionlab.protocols.sections import (
     ArchitectureSpec,
     DatasetSpec,
+    DistributedSection,
     Seeds,
     StrategySpec,
     unique_labels,
@@ -268,6 +269,11 @@ class LandscapeSection(Section):
     max_examples: int | None = Field(None, ge=1)
     strategy: Literal["loop", "vmap"] = "loop"
     """Fixed (not "auto") so that the same config always takes the same numerical path."""
+    distributed: DistributedSection | None = None
+    """Planes by a collective job with the model sharded (FSDP2): directions are then the
+    world-size-invariant :func:`~axionlab.landscape.seeded_directions`, so a plane is the same
+    at every world size (but not the plane of the unsharded path, whose directions share one
+    stream); ``strategy`` does not apply."""
 
     @field_validator("steps")
     @classmethod
@@ -297,6 +303,13 @@ class LandscapeSection(Section):
             "max_examples": self.max_examples,
             "strategy": self.strategy,
         }
+
+    def sharded(self) -> dict[str, Any]:
+        """The options of :func:`~axionlab.landscape.sharded.distributed_loss_plane`."""
+        if self.distributed is None:
+            raise ConfigError("landscape.distributed is not set; the plane is not sharded")
+        grid = {k: v for k, v in self.plane_options().items() if k != "strategy"}
+        return grid | self.direction_options() | {"spec": self.distributed.spec()}
 
     @model_validator(mode="after")
     def _trained_point_on_grid(self) -> LandscapeSection:

@@ -14,6 +14,7 @@ from axionlab.continual import PenaltyStabilityError, build_strategy, forgetting
 from axionlab.data import Dataset, random_subset
 from axionlab.errors import ConfigError
 from axionlab.landscape import curvature_profile, loss_plane, plane_basins, random_directions
+from axionlab.landscape.sharded import distributed_loss_plane
 from axionlab.models import count_parameters
 from axionlab.protocols.base import Protocol, Unit, UnitContext
 from axionlab.protocols.exp01.analysis import analyse, read_tables
@@ -75,9 +76,8 @@ class Exp01(Protocol[Exp01Config, Exp01Unit]):
 
 def _task_a(ctx: Ctx, a: Dataset, out: Path) -> Summary:
     spec, arch, config = ctx.params.dataset, ctx.params.architecture, ctx.config.task_a
-    model = arch.build(a, ctx.seed)
-    gen, augment = ctx.generator("train_a", arch.display), AUGMENTATIONS[config.augment]
-    learnt = learn_task(model, a, config, generator=gen, augment=augment)
+    model, gen = arch.build(a, ctx.seed), ctx.generator("train_a", arch.display)
+    learnt = learn_task(model, a, config, generator=gen, augment=AUGMENTATIONS[config.augment])
     save_checkpoint(out / "model.pt", model)
     write_npz(out / "history.npz", learnt.arrays())
     family = str(getattr(model, "family", arch.name))
@@ -89,10 +89,12 @@ def _plane(ctx: Ctx, a: Dataset, rec: PhaseRecord, s: int, out: Path) -> Summary
     land, loss = ctx.config.landscape, ctx.params.dataset.loss_fn()
     model = ctx.params.architecture.load_trained(a, ctx.seed, rec)
     gen = ctx.generator("directions", ctx.unit.id, s)
-    dirs = random_directions(model, 2, generator=gen, **land.direction_options())
     data = (a.x_test, a.y_test) if land.split == "test" else (a.x_train, a.y_train)
-    grid = land.plane_options()
-    plane = loss_plane(model, loss, data, dirs, show_progress=False, **grid)
+    if land.distributed is None:
+        dirs = random_directions(model, 2, generator=gen, **land.direction_options())
+        plane = loss_plane(model, loss, data, dirs, show_progress=False, **land.plane_options())
+    else:  # a collective job over sharded copies, along world-size-invariant directions
+        plane = distributed_loss_plane(model, loss, data, seed=gen.initial_seed(), **land.sharded())
     write_npz(out / "plane.npz", {k: getattr(plane, k) for k in ("alphas", "betas", "values")})
     return {k: getattr(plane, k) for k in ("center_loss", "n_nonfinite", "seconds", "strategy")}
 
@@ -137,9 +139,8 @@ def _structure(ctx: Ctx, a: Dataset, rec: PhaseRecord, plane: PhaseRecord, out: 
 def _forget(
     ctx: Ctx, ab: tuple[Dataset, Dataset], rec: PhaseRecord, spec: Exp01Strategy, out: Path
 ) -> Summary:
-    tb, uid = ctx.config.task_b, ctx.unit.id
+    tb, uid, strategy = ctx.config.task_b, ctx.unit.id, build_strategy(spec.name, **spec.options)
     model = ctx.params.architecture.load_trained(ab[0], ctx.seed, rec)
-    strategy = build_strategy(spec.name, **spec.options)
     streams = lambda name: ctx.generator(name, uid)  # noqa: E731
     try:
         curve = forgetting_curve(model, *ab, strategy, streams=streams, **tb.curve_options())

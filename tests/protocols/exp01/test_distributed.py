@@ -1,0 +1,75 @@
+"""EXP-01 planes by a collective job: world sizes 1 and 2 (spawned, and under torchrun) agree."""
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from axionlab.cli import main
+from axionlab.data.corpora import prepare_text_demo
+from axionlab.runs import read_npz
+from tests.protocols.exp01.test_language import CONFIG, MODELS
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path: Path, world_size: int) -> Path:
+    config = copy.deepcopy(CONFIG)
+    config["architectures"] = [
+        {"name": "hf", "label": "gpt2", "options": {"config": MODELS["gpt2"]}}
+    ]
+    config["landscape"] |= {"distributed": {"world_size": world_size, "backend": "gloo"}}
+    config["curvature"] = {"enabled": False}
+    config["structure"] = {"enabled": False}
+    config["task_b"]["strategies"] = [{"name": "naive"}]
+    path = tmp_path / f"w{world_size}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _plane(runs: Path) -> dict[str, np.ndarray]:
+    (run,) = (runs / "exp01").iterdir()
+    (unit,) = [d for d in (run / "units").iterdir() if d.is_dir()]
+    return read_npz(unit / "plane_0" / "plane.npz")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    root = tmp_path_factory.mktemp("demo")
+    corpora = prepare_text_demo(root, n_train=150, n_test=40)
+    return [
+        "--set",
+        f"datasets.0.root={corpora.corpora}",
+        "--set",
+        f"datasets.0.options.tokenizer={corpora.tokenizer}",
+    ]
+
+
+def test_plane_is_the_same_at_world_sizes_1_and_2(tmp_path: Path, demo: list[str]) -> None:
+    planes = []
+    for world in (1, 2):
+        runs = tmp_path / f"runs{world}"
+        assert main(["run", str(_config(tmp_path, world)), "--runs-dir", str(runs), *demo]) == 0
+        planes.append(_plane(runs))
+    one, two = planes
+    np.testing.assert_array_equal(one["alphas"], two["alphas"])
+    np.testing.assert_allclose(two["values"], one["values"], rtol=1e-5, atol=0)
+    assert np.isfinite(one["values"]).all()
+
+
+def test_torchrun_world_runs_the_same_plane(tmp_path: Path, demo: list[str]) -> None:
+    spawned = tmp_path / "spawned"
+    assert main(["run", str(_config(tmp_path, 2)), "--runs-dir", str(spawned), *demo]) == 0
+    runs = tmp_path / "torchrun"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "axionlab.cli", "run", str(_config(tmp_path, 2)), "--runs-dir", str(runs), *demo]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AXIONLAB_BACKEND": "gloo"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list((runs / "exp01").iterdir())) == 1  # rank 0 alone wrote the run store
+    np.testing.assert_allclose(_plane(runs)["values"], _plane(spawned)["values"], rtol=1e-6, atol=0)
