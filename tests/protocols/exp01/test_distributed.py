@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tests.protocols.exp01.test_language import CONFIG, MODELS
 
 from axionlab.cli import main
 from axionlab.data.corpora import prepare_text_demo
 from axionlab.runs import read_npz
-from tests.protocols.exp01.test_language import CONFIG, MODELS
 
 pytestmark = pytest.mark.slow
 
