@@ -357,3 +357,24 @@ def test_xtrace_is_exact_on_low_rank_and_with_enough_products(setup: SimpleNames
         xtrace(low_rank, 7)
     with pytest.raises(InputError, match="operator must be square"):
         xtrace(np.ones((3, 4)), 2)
+
+
+def test_empirical_fisher_of_a_sequence_model_is_per_sequence() -> None:
+    gen = torch.Generator().manual_seed(2)
+    model = nn.Linear(4, 5).double()  # logits (N, T, V) from inputs (N, T, 4)
+    x = torch.randn(6, 3, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 5, (6, 3), generator=gen)
+    y[0, 2] = y[3, 0] = -100  # not counted
+
+    def token_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out.flatten(0, 1), target.flatten(), ignore_index=-100)
+
+    rows = []
+    for n in range(6):
+        model.zero_grad()
+        token_loss(model(x[n : n + 1]), y[n : n + 1]).backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))  # type: ignore[union-attr]
+    g = torch.stack(rows)
+    model.zero_grad(set_to_none=True)
+    op = curvature_operator(model, token_loss, (x, y), "fisher_empirical", batch_size=4)
+    assert_relative(dense(op), (g.T @ g / 6).numpy())
