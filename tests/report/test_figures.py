@@ -10,6 +10,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from axionlab.errors import InputError
 from axionlab.landscape import LossSurface, SpectralDensity
+from axionlab.landscape.grid import LossGrid
 from axionlab.report import figures
 from axionlab.topology import merge_tree, topological_profile
 
@@ -70,12 +71,18 @@ def test_contour_masks_nonfinite_cells_and_has_a_colorbar(no_files):
     assert covered(0.75, 0.75) and covered(-0.75, -0.75)  # cells with four finite corners
 
 
-def test_contour_reads_stored_plane_arrays_like_the_result():
+def test_contour_reads_stored_plane_arrays_and_2d_grids_like_the_result():
     values = _bowl()
     stored = {"alphas": A, "betas": A, "values": values}
     by_result = figures.contour(_surface(values)).axes[0].collections[0]
     by_arrays = figures.contour(stored).axes[0].collections[0]
     assert np.array_equal(by_result.levels, by_arrays.levels)
+    grid = LossGrid((A, A), values, float(values[2, 2]), 0, 0.0, "cpu", "loop", 1)
+    by_grid = figures.contour(grid).axes[0].collections[0]
+    assert np.array_equal(by_result.levels, by_grid.levels)
+    cube = LossGrid((A, A, A), np.zeros((5, 5, 5)), 0.0, 0, 0.0, "cpu", "loop", 1)
+    with pytest.raises(InputError, match="grid of 2 directions, got 3"):
+        figures.surface_3d(cube)
     with pytest.raises(InputError, match=r"missing \['betas'\]"):
         figures.contour({"alphas": A, "values": values})
     with pytest.raises(InputError, match=r"shape \(5, 4\)"):

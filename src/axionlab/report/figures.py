@@ -47,6 +47,15 @@ class Plane(Protocol):
     def values(self) -> np.ndarray: ...
 
 
+class Grid(Protocol):
+    """A loss grid of k directions: ``values[i1, …, ik]`` (e.g. ``LossGrid``); planes need k = 2."""
+
+    @property
+    def axes(self) -> tuple[np.ndarray, ...]: ...
+    @property
+    def values(self) -> np.ndarray: ...
+
+
 class Spectrum(Protocol):
     """A smoothed spectral measure (e.g. ``SpectralDensity`` of the Hessian)."""
 
@@ -80,7 +89,7 @@ class Profile(Protocol):
     def polygons(self) -> list[np.ndarray]: ...
 
 
-PlaneLike = Plane | Mapping[str, np.ndarray]
+PlaneLike = Plane | Grid | Mapping[str, np.ndarray]
 _PLANE_KEYS = ("alphas", "betas", "values")
 _SIZE = (4.2, 3.4)
 _DENSITY_FLOOR = 1e-6
@@ -101,12 +110,21 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def _arrays(surface: PlaneLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(alphas, betas, values)`` of a plane object or of a stored mapping of its arrays."""
+    """``(alphas, betas, values)`` of a plane, a 2-D grid or a stored mapping of its arrays."""
     if isinstance(surface, Mapping):
         missing = [k for k in _PLANE_KEYS if k not in surface]
         if missing:
             raise InputError(f"surface must hold arrays {list(_PLANE_KEYS)}; missing {missing}")
         alphas, betas, values = (np.asarray(surface[k], dtype=np.float64) for k in _PLANE_KEYS)
+    elif hasattr(surface, "axes"):
+        if len(surface.axes) != 2:
+            raise InputError(
+                f"surface must be a grid of 2 directions, got {len(surface.axes)}; "
+                "draw a 2-D slice of its values instead"
+            )
+        alphas, betas, values = (
+            np.asarray(a, dtype=np.float64) for a in (*surface.axes, surface.values)
+        )
     else:
         alphas, betas, values = (
             np.asarray(a, dtype=np.float64) for a in (surface.alphas, surface.betas, surface.values)
@@ -155,7 +173,8 @@ def contour(surface: PlaneLike, *, ax: Axes | None = None, title: str = "") -> F
     Parameters
     ----------
     surface
-        A ``LossSurface`` or a mapping with its ``alphas``, ``betas`` and ``values`` arrays.
+        A ``LossSurface``, a ``LossGrid`` of two directions, or a mapping with a plane's
+        ``alphas``, ``betas`` and ``values`` arrays.
     ax
         Panel to draw into; ``None`` makes a new figure.
     title
@@ -186,7 +205,8 @@ def surface_3d(surface: PlaneLike, *, ax: Axes | None = None, title: str = "") -
     Parameters
     ----------
     surface
-        A ``LossSurface`` or a mapping with its ``alphas``, ``betas`` and ``values`` arrays.
+        A ``LossSurface``, a ``LossGrid`` of two directions, or a mapping with a plane's
+        ``alphas``, ``betas`` and ``values`` arrays.
     ax
         A 3-D panel (``projection="3d"``) to draw into; ``None`` makes a new figure.
     title
@@ -230,7 +250,8 @@ def surface_3d_html(surface: PlaneLike, *, div_id: str, title: str = "") -> str:
     Parameters
     ----------
     surface
-        A ``LossSurface`` or a mapping with its ``alphas``, ``betas`` and ``values`` arrays.
+        A ``LossSurface``, a ``LossGrid`` of two directions, or a mapping with a plane's
+        ``alphas``, ``betas`` and ``values`` arrays.
     div_id
         The fragment's element id, unique in its page (fixed, so a rebuilt report is identical).
     title
