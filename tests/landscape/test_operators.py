@@ -144,7 +144,7 @@ def test_mc_fisher_is_the_fisher_of_its_drawn_labels_and_tends_to_the_ggn(
     g = torch.cat(rows)
     assert_relative(dense(op), (g.T @ g / g.shape[0]).numpy())
     many = curvature_operator(
-        setup.model, F.cross_entropy, (setup.x, setup.y), "fisher_mc", mc_samples=400
+        setup.model, F.cross_entropy, (setup.x, setup.y), "fisher_mc", mc_samples=200
     )
     ggn = curvature_operator(setup.model, F.cross_entropy, (setup.x, setup.y), "ggn")
     v = np.linspace(-1, 1, setup.dim)

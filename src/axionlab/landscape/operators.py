@@ -71,6 +71,7 @@ from axionlab.landscape._common import (
     eval_semantics,
     flatten,
     forward,
+    split_parameters,
     unflatten,
 )
 from axionlab.landscape.hessian import HessianOperator, TraceEstimate
@@ -548,8 +549,8 @@ def curvature_operator(
             max_examples=max_examples,
             generator=generator,
         )
-        params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
-        return KFACOperator(params, kfac)
+        return KFACOperator(split_parameters(model)[0], kfac)
+    # HessianOperator also holds what every kind evaluates on: parameters, constants, chunks
     base = HessianOperator(model, loss_fn, data, batch_size=batch_size, max_examples=max_examples)
     if kind == "hessian":
         return _Hessian(base)
