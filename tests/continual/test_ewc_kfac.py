@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from axionlab.continual import EWCKFAC, STRATEGIES, Strategy, build_strategy, run_stream
 from axionlab.continual.stability import STABLE_FRACTION, check_penalty_stability
+from axionlab.data import Task
 from axionlab.errors import InputError, UnknownNameError
 from axionlab.landscape.operators import kfac_factors
 from axionlab.models import expand_head
@@ -152,3 +153,11 @@ def test_two_task_run_forgets_less_than_naive_and_is_deterministic(cl: SimpleNam
     assert all(k >= n for k, n in zip(retained, naive, strict=True))
     assert np.mean(retained) > np.mean(naive)  # task A accuracy after task B
     assert np.array_equal(kfac[0], run(EWCKFAC(strength=30.0), 0))
+
+
+def test_per_token_targets_are_refused(cl: SimpleNamespace) -> None:
+    lm = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5))
+    tokens = torch.randint(0, 5, (6, 3), generator=torch.Generator().manual_seed(0))
+    task = Task(index=0, classes=tuple(range(5)), train=(tokens, tokens), test=(tokens, tokens))
+    with pytest.raises(InputError, match="kind='kfac' needs a classifier"):
+        EWCKFAC().after_task(lm, task, cl.context())
