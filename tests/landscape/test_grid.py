@@ -111,3 +111,23 @@ def test_memory_estimate_counts_the_coefficient_table_values_and_one_batch():
     # 11³ points × (3·3 + 2) float64 + 8 points × 100 float32 weights
     assert grid_bytes(11, 3, 100, 8) == 11**3 * 11 * 8 + 8 * 100 * 4
     assert grid_bytes(51, 4, 0, 1) > 2**29  # 51⁴ points: the bookkeeping alone is ~0.7 GB
+
+
+class _ThreeWorkers:
+    """An executor that splits the grid into 3 chunks and maps them in-process."""
+
+    workers = 3
+
+    def map(self, fn, items):
+        return [fn(item) for item in items]
+
+
+def test_grid_split_over_workers_keeps_every_point_in_place(tiny):
+    model, (x, y) = tiny.make_mlp(), tiny.make_data()
+    dirs = random_directions(model, 3, generator=torch.Generator().manual_seed(6))
+    local = loss_grid(model, F.cross_entropy, (x, y), dirs, steps=3, strategy="loop")
+    split = loss_grid(
+        model, F.cross_entropy, (x, y), dirs, steps=3, strategy="loop", executor=_ThreeWorkers()
+    )
+    assert np.abs(local.values - split.values).max() <= 1e-6
+    assert split.center_loss == pytest.approx(local.center_loss, abs=1e-7)
