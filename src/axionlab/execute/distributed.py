@@ -24,6 +24,7 @@ import os
 import pickle
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ from axionlab.errors import ConfigError
 
 Backend = Literal["gloo", "nccl"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
+Launcher = Literal["local", "ray"]
+LAUNCHERS: tuple[Launcher, ...] = get_args(Launcher)
 P = TypeVar("P")
 R = TypeVar("R")
 _TIMEOUT = datetime.timedelta(minutes=30)
@@ -62,11 +65,16 @@ class DistributedSpec:
     world_size: int = 1
     backend: Backend = "gloo"
     replicas: int = 1
+    launcher: Launcher = "local"
+    """``"local"``: spawn the ranks on this machine; ``"ray"``: a Ray Train ``TorchTrainer``
+    with ``world_size`` workers on the cluster at ``address`` (``None``: a local Ray instance)."""
+    address: str | None = None
 
     def __post_init__(self) -> None:
-        check_count("distributed.world_size", self.world_size, minimum=1)
-        check_count("distributed.replicas", self.replicas, minimum=1)
-        check_choice("distributed.backend", self.backend, BACKENDS)
+        check_count("distributed.world_size", self.world_size, minimum=1, error=ConfigError)
+        check_count("distributed.replicas", self.replicas, minimum=1, error=ConfigError)
+        check_choice("distributed.backend", self.backend, BACKENDS, error=ConfigError)
+        check_choice("distributed.launcher", self.launcher, LAUNCHERS, error=ConfigError)
         if self.world_size % self.replicas:
             raise ConfigError(
                 f"distributed.replicas ({self.replicas}) must divide distributed.world_size "
@@ -151,6 +159,8 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
         _check_world(spec)
         dist.broadcast_object_list([(fn, payload, spec)], src=0)
         return _run_rank(fn, payload, spec, dist.get_rank())
+    if spec.launcher == "ray":
+        return _launch_on_ray(fn, payload, spec)
     with tempfile.TemporaryDirectory(prefix="axionlab-dist-") as tmp:
         result_file = Path(tmp) / "result.pkl"
         env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
@@ -163,9 +173,15 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
                 start_method="spawn",
             )
         except ProcessException as err:
-            raise DistributedJobError(
-                f"rank {err.error_index} of {spec.world_size} failed: {_first_line(err)}"
-            ) from err
+            # a rank's failure breaks its peers' collectives: report the first to fail
+            failures = sorted(
+                (float(f.read_text().split(" ", 1)[0]), f) for f in Path(tmp).glob("error.*")
+            )
+            rank, reason = err.error_index, _first_line(err)
+            if failures:
+                rank = int(failures[0][1].suffix[1:])
+                reason = failures[0][1].read_text().split(" ", 1)[1]
+            raise DistributedJobError(f"rank {rank} of {spec.world_size} failed: {reason}") from err
         with result_file.open("rb") as f:
             result: R = pickle.load(f)  # written by our own rank 0 above
         return result
@@ -262,7 +278,12 @@ def _spawned_rank(
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.world_size))
     dist.init_process_group(spec.backend, rank=rank, world_size=spec.world_size, timeout=_TIMEOUT)
     try:
-        result = _run_rank(fn, payload, spec, rank)
+        try:
+            result = _run_rank(fn, payload, spec, rank)
+        except BaseException as err:
+            note = Path(result_file).with_name(f"error.{rank}")
+            note.write_text(f"{time.time()} {type(err).__name__}: {_first_line(err)}")
+            raise
         if rank == 0:
             partial = Path(result_file + ".partial")
             with partial.open("wb") as f:
@@ -284,6 +305,61 @@ def _run_rank(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec, ra
         device.type, (spec.replicas, spec.shards), mesh_dim_names=("replicate", "shard")
     )
     return fn(Ranks(spec, rank, mesh, device), payload)
+
+
+def _launch_on_ray(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
+    """Run the job as a Ray Train ``TorchTrainer`` (Ray sets up the process group); rank 0's
+    result comes back as the trainer's checkpoint, under ``AXIONLAB_RAY_STORAGE`` (a path every
+    node can reach; default a local temporary directory, enough for a one-node cluster)."""
+    try:
+        import ray
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+    except ImportError:
+        raise ConfigError(
+            "distributed.launcher 'ray' needs the ray package; pip install 'axionlab[ray]'"
+        ) from None
+    if not ray.is_initialized():
+        ray.init(address=spec.address, include_dashboard=False, log_to_driver=False)
+    with tempfile.TemporaryDirectory(prefix="axionlab-ray-") as tmp:
+        trainer = TorchTrainer(
+            _ray_rank,
+            train_loop_config={"job": pickle.dumps((fn, payload, spec))},
+            torch_config=TorchConfig(backend=spec.backend),
+            scaling_config=ScalingConfig(
+                num_workers=spec.world_size, use_gpu=spec.backend == "nccl"
+            ),
+            run_config=RunConfig(
+                storage_path=os.environ.get("AXIONLAB_RAY_STORAGE", tmp), name="axionlab-job"
+            ),
+        )
+        try:
+            result = trainer.fit()
+        except Exception as err:  # Ray wraps a worker's failure in its own error types
+            raise DistributedJobError(
+                f"a rank of {spec.world_size} on Ray failed: {_first_line(err)}"
+            ) from err
+        if result.checkpoint is None:
+            raise DistributedJobError("the Ray job ended without rank 0's result")
+        with result.checkpoint.as_directory() as directory:
+            with (Path(directory) / "result.pkl").open("rb") as f:
+                value: R = pickle.load(f)  # written by our own rank 0
+        return value
+
+
+def _ray_rank(config: dict[str, bytes]) -> None:
+    import ray.train
+    from ray.train import Checkpoint
+
+    fn, payload, spec = pickle.loads(config["job"])  # our own driver's job
+    result = _run_rank(fn, payload, spec, dist.get_rank())
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = None
+        if dist.get_rank() == 0:
+            with (Path(directory) / "result.pkl").open("wb") as f:
+                pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+            checkpoint = Checkpoint.from_directory(directory)
+        ray.train.report({"rank0_result": 1}, checkpoint=checkpoint)  # every rank, once
 
 
 def _free_port() -> int:

@@ -194,16 +194,19 @@ class StrategySpec(Section):
 
 
 class DistributedSection(Section):
-    """``distributed: {world_size, backend, replicas}``: a phase run by a collective job.
+    """``distributed: {world_size, backend, replicas, launcher, address}``: a collective job.
 
     The model is sharded with FSDP2 over ``world_size / replicas`` ranks and the work spread over
-    ``replicas`` copies; ``axionlab run`` spawns the ranks itself, or joins the world it was
-    launched in by ``torchrun`` (whose size must then be ``world_size``).
+    ``replicas`` copies; ``axionlab run`` spawns the ranks itself (``launcher: local``), runs
+    them as a Ray Train job on the cluster at ``address`` (``launcher: ray``), or joins the world
+    it was launched in by ``torchrun`` (whose size must then be ``world_size``).
     """
 
     world_size: int = Field(1, ge=1)
     backend: Literal["gloo", "nccl"] = "gloo"
     replicas: int = Field(1, ge=1)
+    launcher: Literal["local", "ray"] = "local"
+    address: str | None = None
 
     @model_validator(mode="after")
     def _replicas_divide(self) -> DistributedSection:
@@ -213,6 +216,8 @@ class DistributedSection(Section):
     def spec(self) -> DistributedSpec:
         """The library's :class:`~axionlab.execute.distributed.DistributedSpec`."""
         try:
-            return DistributedSpec(self.world_size, self.backend, self.replicas)
+            return DistributedSpec(
+                self.world_size, self.backend, self.replicas, self.launcher, self.address
+            )
         except UserError as err:
             raise ValueError(str(err).removeprefix("distributed.")) from None

@@ -1,0 +1,63 @@
+"""Collective jobs: local spawn, failures, specs, and Ray Train's TorchTrainer."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from axionlab.errors import ConfigError
+from axionlab.execute.distributed import DistributedJobError, DistributedSpec, Ranks, launch
+
+
+def _coordinates(ranks: Ranks, scale: int) -> dict[str, object]:
+    total = torch.tensor([float(ranks.rank)])
+    ranks.all_reduce(total, "world")
+    shard_sum = torch.tensor([float(ranks.rank)])
+    ranks.all_reduce(shard_sum, "shard")
+    seen: list[object] = [None] * ranks.world_size
+    dist.all_gather_object(seen, (ranks.rank, ranks.replica, ranks.shard))
+    return {"total": scale * float(total), "shard_sum": float(shard_sum), "seen": seen}
+
+
+def test_rank_zero_result_with_its_mesh_coordinates() -> None:
+    result = launch(_coordinates, 10, DistributedSpec(world_size=2, replicas=2))
+    assert result["total"] == 10.0  # ranks 0 + 1, scaled
+    assert result["shard_sum"] == 0.0  # rank 0 is alone in its replica
+    assert result["seen"] == [(0, 0, 0), (1, 1, 0)]
+
+
+def _fails_on_rank_one(ranks: Ranks, how: str) -> int:
+    if ranks.rank == 1:
+        if how == "raise":
+            raise ValueError("bad shard")
+        os._exit(3)
+    dist.barrier()
+    return 0
+
+
+@pytest.mark.parametrize("how", ["raise", "exit"])
+def test_a_failing_rank_fails_the_job_with_its_rank(how: str) -> None:
+    with pytest.raises(DistributedJobError, match="rank 1 of 2 failed") as failed:
+        launch(_fails_on_rank_one, how, DistributedSpec(world_size=2))
+    if how == "raise":  # the first failure is reported, not its peer's broken barrier
+        assert "ValueError: bad shard" in str(failed.value)
+
+
+def test_bad_specs_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="must divide distributed.world_size"):
+        DistributedSpec(world_size=3, replicas=2)
+    with pytest.raises(ConfigError, match="launcher"):
+        DistributedSpec(launcher="slurm")  # type: ignore[arg-type]
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="nccl"):
+            DistributedSpec(backend="nccl")
+
+
+@pytest.mark.slow
+def test_ray_train_runs_the_same_job() -> None:
+    pytest.importorskip("ray.train.torch")
+    result = launch(_coordinates, 10, DistributedSpec(world_size=2, replicas=2, launcher="ray"))
+    assert result == launch(_coordinates, 10, DistributedSpec(world_size=2, replicas=2))
