@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,48 +73,57 @@ def main() -> None:
     print(f"MLP 64-256-256-10 ({n_params} parameters), digits 1797 examples, 3 directions\n")
     print("| grid | method | wall s | CPU-s | points / CPU-s | vs plain (CPU-s) | max abs diff |")
     print("|---|---|---|---|---|---|---|", flush=True)
-    for steps in (int(s) for s in args.steps.split(",")):
-        axis = np.linspace(-1, 1, steps)
-        points = steps**3
-        ref, plain_cpu, plain_wall = None, None, None
-        if "plain" in methods:
-            ref, timing = timed(lambda axis=axis: plain_grid(model, x, y, dirs, axis))
-            plain_cpu, plain_wall = timing.cpu, timing.wall
-            print(
-                f"| {steps}³ | plain triple loop | {timing.wall:.1f} | {timing.cpu:.1f} |"
-                f" {points / timing.cpu:.1f} | 1× | – |",
-                flush=True,
-            )
-        for method in (m for m in methods if m in STRATEGIES):
-            grid, timing = timed(
-                lambda steps=steps, method=method: loss_grid(
-                    model, F.cross_entropy, (x, y), dirs, steps=steps, strategy=method
-                )
-            )
-            speedup = "–" if plain_cpu is None else f"{plain_cpu / timing.cpu:.2f}×"
-            diff = "–" if ref is None else f"{np.abs(grid.values - ref).max():.1e}"
-            print(
-                f"| {steps}³ | loss_grid {method} [{grid.strategy}] | {timing.wall:.1f} |"
-                f" {timing.cpu:.1f} | {points / timing.cpu:.1f} | {speedup} | {diff} |",
-                flush=True,
-            )
+    with ProcessPoolExecutor(2) as pool:
+        runs: list[tuple[str, dict[str, Any]]] = [
+            (f"loss_grid {m}", {"strategy": m}) for m in methods if m in STRATEGIES
+        ]
         if "workers" in methods:
-            with ProcessPoolExecutor(2) as executor:
-                loss_grid(model, F.cross_entropy, (x, y), dirs, steps=3, executor=executor)
-                grid, timing = timed(
-                    lambda steps=steps, executor=executor: loss_grid(
-                        model, F.cross_entropy, (x, y), dirs, steps=steps, executor=executor
-                    )
-                )
-            speedup = "–" if plain_wall is None else f"{plain_wall / timing.wall:.2f}× (wall)"
-            diff = "–" if ref is None else f"{np.abs(grid.values - ref).max():.1e}"
-            print(
-                f"| {steps}³ | loss_grid auto, 2 worker processes [{grid.strategy}] |"
-                f" {timing.wall:.1f} | – | – | {speedup} | {diff} |",
-                flush=True,
+            loss_grid(model, F.cross_entropy, (x, y), dirs, steps=3, executor=pool)  # start them
+            runs.append(("loss_grid auto, 2 worker processes", {"executor": pool}))
+        for steps in (int(s) for s in args.steps.split(",")):
+            bench(model, x, y, dirs, steps, "plain" in methods, runs)
+
+
+def bench(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    dirs: list[dict[str, torch.Tensor]],
+    steps: int,
+    plain: bool,
+    runs: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """Print the rows of one ``steps³`` grid as they finish."""
+    points = steps**3
+    ref, base = None, None
+    if plain:
+        ref, base = timed(lambda: plain_grid(model, x, y, dirs, np.linspace(-1, 1, steps)))
+        print(
+            f"| {steps}³ | plain triple loop | {base.wall:.1f} | {base.cpu:.1f} |"
+            f" {points / base.cpu:.1f} | 1× | – |",
+            flush=True,
+        )
+    for label, options in runs:
+        grid, timing = timed(
+            lambda options=options: loss_grid(
+                model, F.cross_entropy, (x, y), dirs, steps=steps, **options
             )
-        estimate = grid_bytes(steps, 3, n_params, 32)
-        print(f"|  | ↳ memory estimated by loss_grid: {estimate / 2**20:.1f} MiB |  |  |  |  |  |")
+        )
+        diff = "–" if ref is None else f"{np.abs(grid.values - ref).max():.1e}"
+        if "executor" in options:  # worker CPU is only accounted once the pool is reaped
+            cpu, rate = "–", "–"
+            speedup = "–" if base is None else f"{base.wall / timing.wall:.2f}× (wall)"
+        else:
+            cpu, rate = f"{timing.cpu:.1f}", f"{points / timing.cpu:.1f}"
+            speedup = "–" if base is None else f"{base.cpu / timing.cpu:.2f}×"
+        print(
+            f"| {steps}³ | {label} [{grid.strategy}] | {timing.wall:.1f} | {cpu} | {rate} |"
+            f" {speedup} | {diff} |",
+            flush=True,
+        )
+    n_params = sum(p.numel() for p in model.parameters())
+    estimate = grid_bytes(steps, 3, n_params, 32)
+    print(f"|  | ↳ memory estimated by loss_grid: {estimate / 2**20:.1f} MiB |  |  |  |  |  |")
 
 
 if __name__ == "__main__":
