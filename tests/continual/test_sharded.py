@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from axionlab.continual import build_strategy, forgetting_curve
-from axionlab.continual.sharded import sharded_strategy
+from axionlab.continual.sharded import sharded_copy, sharded_strategy
+from axionlab.continual.strategies import MemoryAwareSynapses
 from axionlab.data import Dataset
 from axionlab.errors import InputError
-from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
+from axionlab.execute.distributed import DistributedSpec, Ranks, launch
 from axionlab.landscape import HFLogits
 from axionlab.models import build_model
 from axionlab.repro import torch_generator
@@ -62,7 +63,9 @@ def _task(name: str, offset: int) -> Dataset:
     )
 
 
-def _curve(model: nn.Module, strategy: Any) -> dict[str, np.ndarray]:
+def _curve(strategy: Any, distributed: DistributedSpec | None = None) -> dict[str, np.ndarray]:
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     curve = forgetting_curve(
         model,
         _task("a", 1),
@@ -72,14 +75,11 @@ def _curve(model: nn.Module, strategy: Any) -> dict[str, np.ndarray]:
         eval_steps=STEPS,
         aurc_max_step=6,
         streams=lambda name: torch_generator(5, name),
+        distributed=distributed,
     )
+    if distributed is not None:  # the ranks trained their own copies
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     return {**curve.arrays(), "penalty": curve.curve.history.penalty}
-
-
-def _job(ranks: Ranks, payload: tuple[str, dict[str, Any]]) -> dict[str, np.ndarray]:
-    name, options = payload
-    model = shard_model(_model(), ranks)
-    return _curve(model, sharded_strategy(name, ranks, **options))
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def _job(ranks: Ranks, payload: tuple[str, dict[str, Any]]) -> dict[str, np.ndar
     [("ewc", {"strength": 50.0, "fisher_samples": 16}), ("l2", {"strength": 0.5})],
 )
 def test_task_b_curve_equals_the_single_process_curve(name: str, options: dict[str, Any]) -> None:
-    want = _curve(_model(), build_strategy(name, **options))
-    got = launch(_job, (name, options), DistributedSpec(world_size=2))
+    want = _curve(build_strategy(name, **options))
+    got = _curve(build_strategy(name, **options), DistributedSpec(world_size=2))
     assert np.all(want["penalty"][1:] > 0)  # the penalty acts once task B moves the weights
     for key in ("loss", "penalty", "loss_a", "delta_loss"):
         np.testing.assert_allclose(got[key], want[key], rtol=2e-5, atol=1e-6, err_msg=key)
@@ -97,14 +97,20 @@ def test_task_b_curve_equals_the_single_process_curve(name: str, options: dict[s
         np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1 / 128 + 1e-9, err_msg=key)
 
 
-def _refused(ranks: Ranks, payload: None) -> str:
-    try:
-        sharded_strategy("si", ranks)
-    except InputError as err:
-        return str(err)
-    return ""
+def _refused(ranks: Ranks, payload: None) -> list[str]:
+    messages = []
+    for make in (
+        lambda: sharded_strategy("si", ranks),
+        lambda: sharded_copy(MemoryAwareSynapses(), ranks),
+    ):
+        try:
+            make()
+        except InputError as err:
+            messages.append(str(err))
+    return messages
 
 
 def test_strategies_without_a_sharded_form_are_refused() -> None:
-    message = launch(_refused, None, DistributedSpec(world_size=1))
-    assert "'si' has no sharded form" in message and "'ewc'" in message
+    by_name, by_copy = launch(_refused, None, DistributedSpec(world_size=1))
+    assert "'si' has no sharded form" in by_name and "'ewc'" in by_name
+    assert "'mas' has no sharded form" in by_copy

@@ -48,6 +48,7 @@ def _shift(model: torch.nn.Module, amount: float) -> None:
 def test_registry_names_and_errors(cl: SimpleNamespace) -> None:
     assert STRATEGIES.names() == [
         "ewc",
+        "ewc_kfac",
         "joint",
         "l2",
         "lwf",

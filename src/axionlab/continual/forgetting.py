@@ -35,6 +35,7 @@ from axionlab.continual.strategies import Strategy, TaskContext
 from axionlab.continual.stream import RetentionResult, retention_curve
 from axionlab.data import Dataset, Task
 from axionlab.errors import ConfigError, UserError
+from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.train import Augment, TrainConfig, TrainResult, all_finite, evaluate, train
 
 FORGETTING_STREAMS = ("strategy", "task_b")
@@ -206,6 +207,7 @@ def forgetting_curve(
     aurc_max_step: int = 500,
     stability: StabilityMode = "warn",
     streams: Callable[[str], torch.Generator],
+    distributed: DistributedSpec | None = None,
 ) -> ForgettingCurve:
     """Consolidate task A into ``strategy``, check its stability, train task B, score task A.
 
@@ -228,6 +230,10 @@ def forgetting_curve(
         ``"warn"``, ``"error"`` or ``"scale"`` (:func:`check_penalty_stability`).
     streams
         ``streams(name)`` for each name in :data:`FORGETTING_STREAMS`.
+    distributed
+        Run it as a collective job: every rank shards a copy of ``model`` with FSDP2 and trains
+        it with the sharded form of ``strategy`` (:mod:`axionlab.continual.sharded`: naive, EWC
+        or L2); the same curve to rounding, and ``model`` is left untouched.
 
     Raises
     ------
@@ -235,6 +241,23 @@ def forgetting_curve(
         When the stability check refuses the penalty (``stability="error"`` and an unstable
         step); no other error of this function is one.
     """
+    if distributed is not None:
+        drawn = {name: streams(name) for name in FORGETTING_STREAMS}
+        job = _ForgettingJob(
+            model,
+            task_a,
+            task_b,
+            strategy,
+            train_config,
+            tuple(eval_steps),
+            aurc_max_step,
+            stability,
+            drawn,
+        )
+        result: ForgettingCurve | PenaltyStabilityError = launch(_forgetting_job, job, distributed)
+        if isinstance(result, PenaltyStabilityError):
+            raise result
+        return result
     learnt = Task(
         index=0,
         classes=tuple(task_a.classes),
@@ -261,3 +284,37 @@ def forgetting_curve(
     )
     per_token = task_a.y_test.dim() == 2
     return ForgettingCurve(curve, curve.outcome(max_step=aurc_max_step), check, per_token)
+
+
+@dataclass(frozen=True, eq=False)
+class _ForgettingJob:
+    model: nn.Module
+    task_a: Dataset
+    task_b: Dataset
+    strategy: Strategy
+    train_config: TrainConfig
+    eval_steps: tuple[int, ...]
+    aurc_max_step: int
+    stability: StabilityMode
+    streams: dict[str, torch.Generator]
+
+
+def _forgetting_job(ranks: Ranks, job: _ForgettingJob) -> ForgettingCurve | PenaltyStabilityError:
+    """One rank of a distributed :func:`forgetting_curve`; a refused penalty is returned (every
+    rank refuses it alike: the bound is reduced over them) for the caller to raise."""
+    from axionlab.continual.sharded import sharded_copy
+
+    try:
+        return forgetting_curve(
+            shard_model(job.model, ranks),
+            job.task_a,
+            job.task_b,
+            sharded_copy(job.strategy, ranks),
+            job.train_config,
+            eval_steps=job.eval_steps,
+            aurc_max_step=job.aurc_max_step,
+            stability=job.stability,
+            streams=job.streams.__getitem__,
+        )
+    except PenaltyStabilityError as err:
+        return err

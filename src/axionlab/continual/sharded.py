@@ -97,6 +97,32 @@ class ShardedL2(_Sharded, L2):
     """:class:`~axionlab.continual.L2` on a sharded model."""
 
 
+def sharded_copy(strategy: Strategy, ranks: Ranks) -> Strategy:
+    """The sharded form of a fresh (not yet consolidated) ``naive``, ``ewc`` or ``l2`` strategy,
+    with the same settings, for this rank.
+
+    Raises
+    ------
+    InputError
+        For another strategy, or one that has already consolidated a task.
+    """
+    if type(strategy) is Strategy:
+        return strategy
+    classes: dict[type[Strategy], type[_Sharded]] = {EWC: ShardedEWC, L2: ShardedL2}
+    target = classes.get(type(strategy))
+    if target is None:
+        raise InputError(
+            f"strategy '{strategy.name}' has no sharded form; with distributed task B use one "
+            f"of {', '.join(repr(s) for s in SHARDED_STRATEGIES)}"
+        )
+    if strategy.tasks_seen:
+        raise InputError(f"strategy '{strategy.name}' has already consolidated a task")
+    copy = target.__new__(target)
+    copy.__dict__.update(strategy.__dict__)
+    copy.ranks = ranks
+    return copy
+
+
 def sharded_strategy(name: str, ranks: Ranks, **options: Any) -> Strategy:
     """The sharded form of strategy ``name`` for this rank (``naive``, ``ewc`` or ``l2``).
 

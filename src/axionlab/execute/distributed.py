@@ -167,7 +167,8 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
         try:
             _spawn(
                 _spawned_rank,
-                args=(fn, payload, spec, env, str(result_file)),
+                # by value: torch's shared-memory reductions would hand the ranks one storage
+                args=(pickle.dumps((fn, payload)), spec, env, str(result_file)),
                 nprocs=spec.world_size,
                 join=True,
                 start_method="spawn",
@@ -267,13 +268,9 @@ def _check_world(spec: DistributedSpec) -> None:
 
 
 def _spawned_rank(
-    rank: int,
-    fn: Callable[[Ranks, Any], Any],
-    payload: Any,
-    spec: DistributedSpec,
-    env: dict[str, str],
-    result_file: str,
+    rank: int, job: bytes, spec: DistributedSpec, env: dict[str, str], result_file: str
 ) -> None:
+    fn, payload = pickle.loads(job)  # our own driver's job
     os.environ.update(env)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.world_size))
     dist.init_process_group(spec.backend, rank=rank, world_size=spec.world_size, timeout=_TIMEOUT)

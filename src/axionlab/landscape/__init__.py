@@ -25,6 +25,7 @@ from axionlab.landscape.directions import (
     transposed_weights,
 )
 from axionlab.landscape.fisher import fisher_diagonal, fisher_trace
+from axionlab.landscape.grid import LossGrid, loss_grid
 from axionlab.landscape.hessian import (
     HessianEigen,
     HessianOperator,
@@ -41,18 +42,34 @@ from axionlab.landscape.hf import (
     sequence_fisher_diagonal,
     token_cross_entropy,
 )
+from axionlab.landscape.operators import (
+    CURVATURE_KINDS,
+    KFAC,
+    CurvatureOperator,
+    KFACOperator,
+    KroneckerFactor,
+    curvature_operator,
+    kfac_factors,
+    xtrace,
+)
 from axionlab.landscape.profile import PROFILE_STREAMS, CurvatureProfile, curvature_profile
 from axionlab.landscape.sharpness import Sharpness, loss_barrier, sharpness
 from axionlab.landscape.surface import LossLine, LossSurface, interpolate, loss_line, loss_plane
 
 __all__ = [
+    "CURVATURE_KINDS",
+    "KFAC",
     "PROFILE_STREAMS",
     "BasinArea",
     "BasinRadii",
+    "CurvatureOperator",
     "CurvatureProfile",
     "HFLogits",
     "HessianEigen",
     "HessianOperator",
+    "KFACOperator",
+    "KroneckerFactor",
+    "LossGrid",
     "LossLine",
     "LossSurface",
     "PlaneBasins",
@@ -63,6 +80,7 @@ __all__ = [
     "basin_area",
     "basin_radii",
     "basin_radius",
+    "curvature_operator",
     "curvature_profile",
     "difference_direction",
     "fisher_diagonal",
@@ -72,7 +90,9 @@ __all__ = [
     "hessian_top_eigenvalues",
     "hessian_trace",
     "interpolate",
+    "kfac_factors",
     "loss_barrier",
+    "loss_grid",
     "loss_line",
     "loss_plane",
     "plane_basins",
@@ -84,4 +104,5 @@ __all__ = [
     "token_cross_entropy",
     "trajectory_directions",
     "transposed_weights",
+    "xtrace",
 ]

@@ -23,19 +23,29 @@ def _config(tmp_path: Path, world_size: int) -> Path:
     config["architectures"] = [
         {"name": "hf", "label": "gpt2", "options": {"config": MODELS["gpt2"]}}
     ]
-    config["landscape"] |= {"distributed": {"world_size": world_size, "backend": "gloo"}}
+    distributed = {"world_size": world_size, "backend": "gloo"}
+    config["landscape"] |= {"distributed": distributed}
     config["curvature"] = {"enabled": False}
     config["structure"] = {"enabled": False}
-    config["task_b"]["strategies"] = [{"name": "naive"}]
+    config["task_b"]["strategies"] = config["task_b"]["strategies"][:2]  # naive and ewc
+    config["task_b"]["distributed"] = distributed
     path = tmp_path / f"w{world_size}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
 
-def _plane(runs: Path) -> dict[str, np.ndarray]:
+def _phase(runs: Path, phase: str, name: str) -> dict[str, np.ndarray]:
     (run,) = (runs / "exp01").iterdir()
     (unit,) = [d for d in (run / "units").iterdir() if d.is_dir()]
-    return read_npz(unit / "plane_0" / "plane.npz")
+    return read_npz(unit / phase / name)
+
+
+def _plane(runs: Path) -> dict[str, np.ndarray]:
+    return _phase(runs, "plane_0", "plane.npz")
+
+
+def _curve(runs: Path) -> dict[str, np.ndarray]:
+    return _phase(runs, "forget_ewc", "curve.npz")
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +60,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     ]
 
 
-def test_plane_is_the_same_at_world_sizes_1_and_2(tmp_path: Path, demo: list[str]) -> None:
-    planes = []
-    for world in (1, 2):
-        runs = tmp_path / f"runs{world}"
-        assert main(["run", str(_config(tmp_path, world)), "--runs-dir", str(runs), *demo]) == 0
-        planes.append(_plane(runs))
-    one, two = planes
+def test_plane_and_task_b_are_the_same_at_world_sizes_1_and_2(
+    tmp_path: Path, demo: list[str]
+) -> None:
+    runs = {world: tmp_path / f"runs{world}" for world in (1, 2)}
+    for world, root in runs.items():
+        assert main(["run", str(_config(tmp_path, world)), "--runs-dir", str(root), *demo]) == 0
+    one, two = _plane(runs[1]), _plane(runs[2])
     np.testing.assert_array_equal(one["alphas"], two["alphas"])
     np.testing.assert_allclose(two["values"], one["values"], rtol=1e-5, atol=0)
     assert np.isfinite(one["values"]).all()
+    one, two = _curve(runs[1]), _curve(runs[2])
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4, atol=0)
+    np.testing.assert_allclose(two["delta_loss"], one["delta_loss"], rtol=0, atol=1e-4)
 
 
 def test_torchrun_world_runs_the_same_plane(tmp_path: Path, demo: list[str]) -> None:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from axionlab.checks import check_choice
 from axionlab.config import RunConfig, Section, check_memory
+from axionlab.continual.sharded import SHARDED_STRATEGIES
 from axionlab.continual.stability import StabilityMode
 from axionlab.data import Dataset, split_classes
 from axionlab.errors import ConfigError, DataError, InputError, UserError
@@ -421,6 +422,9 @@ class TaskBSection(Section):
         Exp01Strategy(name="naive"),
         Exp01Strategy(name="ewc", options={"strength": 1000.0}),
     ]
+    distributed: DistributedSection | None = None
+    """Task B by a collective job with the model sharded (FSDP2): strategies ``naive``, ``ewc``
+    (per-example empirical Fisher) and ``l2`` (:mod:`axionlab.continual.sharded`)."""
 
     def curve_options(self) -> dict[str, Any]:
         """The settings of :func:`~axionlab.continual.forgetting_curve`."""
@@ -429,12 +433,19 @@ class TaskBSection(Section):
             "eval_steps": self.eval_steps,
             "aurc_max_step": self.aurc_max_step,
             "stability": self.stability,
+            "distributed": None if self.distributed is None else self.distributed.spec(),
         }
 
     @model_validator(mode="after")
     def _check(self) -> TaskBSection:
         if "naive" not in unique_labels(self.strategies, "strategy"):
             raise ValueError("strategies must include 'naive' (the baseline of every benefit)")
+        unsharded = [s.name for s in self.strategies if s.name not in SHARDED_STRATEGIES]
+        if self.distributed is not None and unsharded:
+            raise ValueError(
+                f"distributed task B supports strategies {', '.join(SHARDED_STRATEGIES)}; "
+                f"got {', '.join(unsharded)} (drop them or task_b.distributed)"
+            )
         if min(self.eval_steps) < 0 or max(self.eval_steps) < 1:
             raise ValueError(
                 f"eval_steps must be >= 0 with a positive maximum, got {self.eval_steps}"
