@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from tests.topology.test_cubical import canon
 
 from axionlab.errors import InputError
 from axionlab.topology import sublevel_persistence
@@ -27,11 +28,6 @@ special_grids = shapes.flatmap(
     lambda s: arrays(np.float64, s, elements=st.sampled_from([-np.inf, -1.0, 0.0, 1.0, np.inf]))
 )
 any_grid = st.one_of(integer_grids, real_grids, special_grids)
-
-
-def canon(diagram: np.ndarray) -> np.ndarray:
-    d = np.asarray(diagram).reshape(-1, 2)
-    return d[np.lexsort((d[:, 1], d[:, 0]))]
 
 
 def assert_join_tree(tree: MergeTree, values: np.ndarray) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from tests.topology.test_cubical import canon
 
 from axionlab.errors import InputError
 from axionlab.topology import merge_tree, smad, sublevel_persistence, topological_profile
@@ -17,10 +18,6 @@ from axionlab.topology import smoothness as smoothness_module
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "landscaper_reference.json").read_text())
 SMAD_GRIDS = ("random_13x11", "smooth_31x27", "wells_25x25")
-
-
-def canon(diagram: np.ndarray) -> np.ndarray:
-    return diagram[np.lexsort((diagram[:, 1], diagram[:, 0]))]
 
 
 def grid(name: str) -> np.ndarray:

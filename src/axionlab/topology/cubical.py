@@ -8,8 +8,13 @@ Two constructions, as in GUDHI's ``CubicalComplex``:
 1-D and 2-D arrays use our own kernels: H0 by union-find with the elder rule (Edelsbrunner &
 Harer, *Computational Topology*, VII.1) and H1 by Alexander duality: pad the array with a +inf
 frame, take H0 of the negated array under the complementary connectivity and map each finite pair
-(b, d) to (-d, -b) (Garin et al., "Duality in persistent homology of images", 2020). 3-D arrays
-are delegated to GUDHI.
+(b, d) to (-d, -b) (Garin et al., "Duality in persistent homology of images", 2020).
+
+3-D arrays use the kernels of :mod:`axionlab.topology._kernels3d` on the V-construction: H0 by
+union-find, H2 by union-find on the dual cells, H1 by a reduction of the squares left negative
+(clearing). The T-construction of ``f`` is computed as the V-construction of ``-f`` framed by
+``-inf`` (the same duality): its H_k pairs are the (-d, -b) of the dual's H_{2-k} pairs, the
+frame's void giving the essential H0 class. GUDHI is only the reference of the tests.
 """
 
 from __future__ import annotations
@@ -19,7 +24,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from axionlab.checks import check_choice
 from axionlab.execute import InProcessExecutor
-from axionlab.topology._diagrams import CONSTRUCTIONS, Diagram, as_grid, check_max_dim, pairs
+from axionlab.topology._diagrams import (
+    CONSTRUCTIONS,
+    Diagram,
+    as_grid,
+    check_max_dim,
+    concat,
+    pairs,
+)
+from axionlab.topology._kernels import stable_argsort
+from axionlab.topology._kernels3d import vertex_persistence
 from axionlab.topology._tiles import run_tiles
 
 _CACHE_SIDE = 128
@@ -47,7 +61,7 @@ def sublevel_persistence(
     -------
     list of (n, 2) float64 arrays
         Index ``k`` holds the (birth, death) pairs of H_k; essential classes die at ``inf``;
-        zero-length pairs are dropped. The multiset of pairs equals GUDHI's.
+        zero-length pairs are dropped. The multiset of pairs equals GUDHI's (2-D and 3-D tests).
 
     Raises
     ------
@@ -58,7 +72,7 @@ def sublevel_persistence(
     array = as_grid(values)
     top_dim = check_max_dim(max_dim, array.ndim)
     if array.ndim == 3:
-        return _gudhi_persistence(array, construction, top_dim)
+        return _persistence_3d(array, construction, top_dim)
     grid = array.reshape(1, -1) if array.ndim == 1 else array
     return run_tiles(
         grid, cache_tile(grid.shape), construction == "top", top_dim, InProcessExecutor()
@@ -73,17 +87,16 @@ def cache_tile(shape: tuple[int, ...]) -> tuple[int, int]:
     return min(nrows, _CACHE_SIDE), min(ncols, _CACHE_SIDE)
 
 
-def _gudhi_persistence(
-    array: NDArray[np.float64], construction: str, top_dim: int
-) -> list[Diagram]:
-    import gudhi
-
-    if construction == "top":
-        complex_ = gudhi.CubicalComplex(top_dimensional_cells=array)
-    else:
-        complex_ = gudhi.CubicalComplex(vertices=array)
-    complex_.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
-    return [
-        pairs(*np.reshape(complex_.persistence_intervals_in_dimension(k), (-1, 2)).T)
-        for k in range(top_dim + 1)
-    ]
+def _persistence_3d(array: NDArray[np.float64], construction: str, top_dim: int) -> list[Diagram]:
+    """Our 3-D kernels; the T-construction through its dual V-construction (module docstring)."""
+    if construction == "vertex":
+        grid = np.ascontiguousarray(array)
+        dims = np.arange(3) <= top_dim
+        b0, d0, b1, d1, b2, d2 = vertex_persistence(grid, stable_argsort(grid.ravel()), dims)
+        essential = np.array([[grid.min(), np.inf]])
+        return [concat(pairs(b0, d0), essential), pairs(b1, d1), pairs(b2, d2)][: top_dim + 1]
+    # The frame's void in the dual dies at -min(values): it maps to the essential H0 class.
+    dual = -np.pad(array, 1, constant_values=np.inf)
+    dims = 2 - np.arange(3) <= top_dim
+    b0, d0, b1, d1, b2, d2 = vertex_persistence(dual, stable_argsort(dual.ravel()), dims)
+    return [pairs(-d2, -b2), pairs(-d1, -b1), pairs(-d0, -b0)][: top_dim + 1]
