@@ -8,26 +8,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from tests.topology.test_cubical import assert_same, canon, gudhi_diagrams
+from tests.topology.test_merge_tree import value_grids
 
 from axionlab.topology import sublevel_persistence
-
-shapes = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6))
-integer_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.integers(-2, 2).map(float))
-)
-real_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.floats(-1e6, 1e6, allow_nan=False, width=32))
-)
-special_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.sampled_from([-np.inf, -1.0, 0.0, 1.0, np.inf]))
-)
 
 
 @settings(max_examples=120, deadline=None)
 @given(
-    values=st.one_of(integer_grids, real_grids, special_grids),
+    values=value_grids(st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6))),
     construction=st.sampled_from(["top", "vertex"]),
 )
 def test_matches_gudhi(values: np.ndarray, construction: str) -> None:

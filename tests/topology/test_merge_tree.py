@@ -13,21 +13,26 @@ from axionlab.errors import InputError
 from axionlab.topology import sublevel_persistence
 from axionlab.topology.merge_tree import MergeTree, merge_tree
 
-shapes = st.one_of(
-    st.tuples(st.integers(1, 40)),
-    st.tuples(st.integers(1, 12), st.integers(1, 12)),
-    st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6)),
+
+def value_grids(shapes: st.SearchStrategy[tuple[int, ...]]) -> st.SearchStrategy[np.ndarray]:
+    """Integer (ties, plateaus), float32-valued and ±inf-laden grids of the given shapes."""
+    elements = [
+        st.integers(-2, 2).map(float),
+        st.floats(-1e6, 1e6, allow_nan=False, width=32),
+        st.sampled_from([-np.inf, -1.0, 0.0, 1.0, np.inf]),
+    ]
+    return st.one_of(
+        *(shapes.flatmap(lambda s, e=e: arrays(np.float64, s, elements=e)) for e in elements)
+    )
+
+
+any_grid = value_grids(
+    st.one_of(
+        st.tuples(st.integers(1, 40)),
+        st.tuples(st.integers(1, 12), st.integers(1, 12)),
+        st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6)),
+    )
 )
-integer_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.integers(-2, 2).map(float))
-)
-real_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.floats(-1e6, 1e6, allow_nan=False, width=32))
-)
-special_grids = shapes.flatmap(
-    lambda s: arrays(np.float64, s, elements=st.sampled_from([-np.inf, -1.0, 0.0, 1.0, np.inf]))
-)
-any_grid = st.one_of(integer_grids, real_grids, special_grids)
 
 
 def assert_join_tree(tree: MergeTree, values: np.ndarray) -> None:
