@@ -304,6 +304,8 @@ def _forgetting_job(ranks: Ranks, job: _ForgettingJob) -> ForgettingCurve | Pena
     rank refuses it alike: the bound is reduced over them) for the caller to raise."""
     from axionlab.continual.sharded import sharded_copy
 
+    # dropout draws from the global stream: the same on every rank and at every world size
+    torch.manual_seed(job.streams["task_b"].initial_seed())
     try:
         return forgetting_curve(
             shard_model(job.model, ranks),
