@@ -25,7 +25,7 @@ from axionlab.landscape.directions import (
     transposed_weights,
 )
 from axionlab.landscape.fisher import fisher_diagonal, fisher_trace
-from axionlab.landscape.grid import LossGrid, loss_grid
+from axionlab.landscape.grid import LossGrid, grid_bytes, loss_grid
 from axionlab.landscape.hessian import (
     HessianEigen,
     HessianOperator,
@@ -85,6 +85,7 @@ __all__ = [
     "difference_direction",
     "fisher_diagonal",
     "fisher_trace",
+    "grid_bytes",
     "hessian_density",
     "hessian_directions",
     "hessian_top_eigenvalues",
