@@ -1,7 +1,7 @@
 """The topological profile of a landscape: its merge tree drawn as nested basins.
 
-Definition (Landscaper 1.3.1, ``landscaper.topology_profile.generate_profile``; Geniesse et al.,
-"Landscaper", arXiv 2602.07135, the topological-profile figure): every node ``v`` of the augmented
+Definition (Landscaper 1.3.1, ``landscaper.topology_profile.generate_profile``, by Chen, Hadler,
+Xie & Hnatyshyn, doi:10.5281/zenodo.15874987, arXiv 2602.07135): every node ``v`` of the augmented
 merge tree gets the sorted loss *levels* of the grid vertices in its basin: the vertices on the
 arcs strictly below ``v`` followed by the value of ``v``'s parent (the level where the basin
 spills into its neighbour); the root's basin is the whole grid. Its *width* is the number of
@@ -11,7 +11,8 @@ child's span being its width. A node centred at ``c`` with levels ``y_0 <= ... <
 drawn as the polygon ``(c - w + i, y_{w-1-i})`` then ``(c + i, y_i)``, ``i = 0 .. w-1``: at height
 ``y`` the basin is as wide as it has vertices below ``y``. Ties between siblings of equal width
 are broken by the grid index of the child, as Landscaper's (topopy's) sorted edge set does, so on
-the same merge tree the polygons equal Landscaper's.
+the same merge tree the polygons equal Landscaper's. The levels take one float per vertex and
+ancestor (the grid size times the tree depth at worst), as Landscaper's lists do.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """SMAD, Landscaper's saddle-minimum average distance: how far a landscape's minima lie below the
 critical points they first meet.
 
-Definition (Landscaper 1.3.1, ``LossLandscape.smad``; Geniesse et al., "Landscaper",
-arXiv 2602.07135): build the contour tree of the grid (Carr, Snoeyink & Axen, "Computing contour
-trees in all dimensions", 2003) on the critical points of its join and split trees; a
-*saddle-minimum pair* is a contour-tree arc from a local minimum ``m`` to a node ``s`` met by at
-least two arcs. Then
+Definition (Landscaper 1.3.1, ``LossLandscape.smad``, by Chen, Hadler, Xie & Hnatyshyn,
+doi:10.5281/zenodo.15874987, arXiv 2602.07135): build the contour tree of the grid (Carr,
+Snoeyink & Axen, "Computing contour trees in all dimensions", 2003) on the critical points of its
+join and split trees; a *saddle-minimum pair* is a contour-tree arc from a local minimum ``m`` to
+a node ``s`` met by at least two arcs. Then
 
     SMAD = mean over pairs of |f(s) - f(m)|                          (``weighted=False``)
     SMAD = mean over pairs of |f(s) - f(m)| * |D(m)| / N             (``weighted=True``)
