@@ -13,12 +13,14 @@ from torch import nn
 
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape import (
+    curvature_profile,
     fisher_diagonal,
     hessian_top_eigenvalues,
     interpolate,
     loss_line,
     loss_plane,
     seeded_directions,
+    sharpness,
 )
 from axionlab.landscape.sharded import (
     ShardedHessian,
@@ -30,6 +32,7 @@ from axionlab.landscape.sharded import (
     sharded_interpolate,
     sharded_loss_line,
     sharded_loss_plane,
+    sharded_sharpness,
 )
 
 SEED = 11
@@ -68,6 +71,7 @@ def _probe_job(ranks: Ranks, payload: dict[str, Any]) -> dict[str, Any]:
     eigen, fd = sharded_hessian_top_eigenvalues(hessian, 1, tol=1e-6, max_hvp=80, seed=SEED)
     trace, _ = sharded_hessian_trace(hessian, n_hvp=3 * hessian.dim, seed=SEED)
     fisher = sharded_fisher_diagonal(model, F.cross_entropy, data, ranks)
+    sam = [sharded_sharpness(hessian, rho=0.05, adaptive=a).value for a in (False, True)]
     after = local_parameters(model, ranks)
     return {
         "unchanged": all(torch.equal(before[k], after[k]) for k in before),
@@ -80,6 +84,7 @@ def _probe_job(ranks: Ranks, payload: dict[str, Any]) -> dict[str, Any]:
         "fd": fd,
         "trace": trace.estimate,
         "fisher": _gather(ranks, fisher),
+        "sharpness": sam,
     }
 
 
@@ -113,6 +118,10 @@ def reference() -> dict[str, Any]:
         "lanczos": float(hessian_top_eigenvalues(model, F.cross_entropy, (x, y)).eigenvalues[0]),
         "trace": float(torch.trace(dense)),
         "fisher": fisher_diagonal(model, (x, y), kind="empirical"),
+        "sharpness": [
+            sharpness(model, F.cross_entropy, (x, y), rho=0.05, adaptive=a).value
+            for a in (False, True)
+        ],
     }
 
 
@@ -157,6 +166,29 @@ def test_finite_difference_curvature_is_within_its_stated_bound(sharded, referen
         error = abs(sharded[key] - reference[key]) / abs(reference[key])
         assert error <= max(fd.relative_error, 1e-6), (key, error, fd.relative_error)
     assert reference["lanczos"] == pytest.approx(reference["lambda"], rel=1e-6)
+
+
+def test_sam_and_asam_sharpness_equal_the_single_process_ones(sharded, reference):
+    np.testing.assert_allclose(sharded["sharpness"], reference["sharpness"], rtol=1e-4, atol=1e-7)
+
+
+def test_distributed_profile_equals_the_single_process_profile(reference):
+    x, y = _data()
+    model = _mlp()
+    model.load_state_dict(reference["state"])
+    streams = lambda name: torch.Generator().manual_seed(7)  # noqa: E731
+    options = {"hessian_tol": 1e-6, "max_hvp": 60, "trace_hvp": 3 * 93, "streams": streams}
+    want = curvature_profile(model, F.cross_entropy, (x, y), **options)
+    got = curvature_profile(
+        model, F.cross_entropy, (x, y), distributed=DistributedSpec(world_size=2), **options
+    )
+    assert got.fd_step is not None and got.fd_relative_error is not None
+    bound = max(got.fd_relative_error, 1e-6)
+    for key in ("hessian_top_eig", "hessian_trace"):
+        assert abs(getattr(got, key) / getattr(want, key) - 1) <= bound, key
+    for key in ("fisher_trace", "sharpness", "adaptive_sharpness"):
+        assert getattr(got, key) == pytest.approx(getattr(want, key), rel=1e-4), key
+    assert "fd_step" in got.summary() and "fd_step" not in want.summary()
 
 
 def test_fisher_diagonal_equals_the_per_example_fisher(sharded, reference):

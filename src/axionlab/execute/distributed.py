@@ -241,14 +241,18 @@ def shard_model(model: nn.Module, ranks: Ranks) -> nn.Module:
     for m in model.modules():
         for p in m.parameters(recurse=False):
             counts[id(p)] = counts.get(id(p), 0) + 1
-    wrapped: set[int] = set()
+    # plan first: fully_shard replaces a unit's parameters, so their ids change as it goes
+    covered: set[int] = set()
+    units = []
     stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList | nn.Sequential)]
     for block in [b for stack in stacks for b in stack] + list(model.children()):
-        own = [p for p in block.parameters() if id(p) not in wrapped]
+        own = [p for p in block.parameters() if id(p) not in covered]
         shared = block not in model.children() and any(counts[id(p)] > 1 for p in own)
         if own and not shared:
-            fully_shard(block, mesh=mesh)
-            wrapped.update(id(p) for p in own)
+            units.append(block)
+            covered.update(id(p) for p in own)
+    for unit in units:
+        fully_shard(unit, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model
 

@@ -9,15 +9,25 @@ another one's numbers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from axionlab.landscape._common import Data, LossFn
+from axionlab.errors import InputError
+from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
+from axionlab.landscape._common import Data, LossFn, materialize
 from axionlab.landscape.fisher import FisherKind, fisher_diagonal, fisher_trace
 from axionlab.landscape.hessian import hessian_top_eigenvalues, hessian_trace
+from axionlab.landscape.sharded import (
+    ShardedHessian,
+    sharded_fisher_diagonal,
+    sharded_hessian_top_eigenvalues,
+    sharded_hessian_trace,
+    sharded_sharpness,
+)
 from axionlab.landscape.sharpness import sharpness
 
 Streams = Callable[[str], torch.Generator]
@@ -44,6 +54,9 @@ class CurvatureProfile:
         Trace of the diagonal Fisher (:func:`~axionlab.landscape.fisher_diagonal`).
     sharpness, adaptive_sharpness
         SAM and ASAM sharpness (:func:`~axionlab.landscape.sharpness`) at radius ``rho``.
+    fd_step, fd_relative_error
+        Of a sharded profile (:func:`~axionlab.landscape.sharded.distributed_curvature_profile`):
+        the central-difference step of its Hessian products and their relative error bound.
     """
 
     hessian_top_eig: float
@@ -54,10 +67,13 @@ class CurvatureProfile:
     fisher_trace: float
     sharpness: float
     adaptive_sharpness: float
+    fd_step: float | None = None
+    fd_relative_error: float | None = None
 
     def summary(self) -> dict[str, float | bool | int]:
-        """The fields by name, in order (JSON-ready)."""
-        return dataclasses.asdict(self)
+        """The fields by name, in order (JSON-ready); the finite-difference step and its error
+        bound only where Hessian products were differences (a sharded profile)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def curvature_profile(
@@ -71,6 +87,7 @@ def curvature_profile(
     fisher: FisherKind = "empirical",
     sharpness_rho: float = 0.05,
     streams: Streams,
+    distributed: DistributedSpec | None = None,
 ) -> CurvatureProfile:
     """Hessian top eigenvalue and trace, Fisher trace and (adaptive) sharpness of ``model``.
 
@@ -91,7 +108,28 @@ def curvature_profile(
     streams
         ``streams(name)`` for each name in :data:`PROFILE_STREAMS`, e.g.
         ``lambda name: torch_generator(seed, name, unit)``.
+    distributed
+        Measure it by a collective job on sharded copies of ``model``
+        (:mod:`axionlab.landscape.sharded`): Hessian products by central differences of
+        gradients (their step and relative error bound are ``fd_step``/``fd_relative_error``),
+        start and probe vectors seeded from the ``lanczos``/``hutch`` streams' seeds (the same at
+        every world size, not the unsharded draws), the empirical Fisher only, one SAM step.
     """
+    if distributed is not None:
+        if fisher != "empirical":
+            raise InputError(f"a distributed profile takes fisher='empirical', got {fisher!r}")
+        seeds = {name: streams(name).initial_seed() for name in ("lanczos", "hutch")}
+        return _distributed_profile(
+            model,
+            loss_fn,
+            data,
+            distributed,
+            seeds=seeds,
+            hessian_tol=hessian_tol,
+            max_hvp=max_hvp,
+            trace_hvp=trace_hvp,
+            sharpness_rho=sharpness_rho,
+        )
     top = hessian_top_eigenvalues(
         model, loss_fn, data, k=1, tol=hessian_tol, max_hvp=max_hvp, generator=streams("lanczos")
     )
@@ -111,3 +149,63 @@ def curvature_profile(
         sharpness=sharp.value,
         adaptive_sharpness=adaptive.value,
     )
+
+
+@dataclass(frozen=True)
+class _ProfileJob:
+    model: nn.Module
+    loss_fn: LossFn
+    data: tuple[Tensor, Tensor]
+    seeds: dict[str, int]
+    options: dict[str, Any]
+
+
+def _profile_job(ranks: Ranks, job: _ProfileJob) -> CurvatureProfile:
+    model, opts = shard_model(job.model, ranks), job.options
+    hessian = ShardedHessian(model, job.loss_fn, job.data, ranks)
+    top, fd = sharded_hessian_top_eigenvalues(
+        hessian, 1, tol=opts["hessian_tol"], max_hvp=opts["max_hvp"], seed=job.seeds["lanczos"]
+    )
+    trace, _ = sharded_hessian_trace(hessian, n_hvp=opts["trace_hvp"], seed=job.seeds["hutch"])
+    fisher = sharded_fisher_diagonal(model, job.loss_fn, job.data, ranks)
+    fisher_sum = torch.tensor(sum(float(f.double().sum()) for f in fisher.values()))
+    ranks.all_reduce(fisher_sum, "shard")
+    sharp = [
+        sharded_sharpness(hessian, rho=opts["sharpness_rho"], adaptive=a) for a in (False, True)
+    ]
+    return CurvatureProfile(
+        hessian_top_eig=float(top.eigenvalues[0]),
+        hessian_converged=bool(top.converged),
+        hessian_hvp=top.n_hvp,
+        hessian_trace=trace.estimate,
+        hessian_trace_se=trace.std_error,
+        fisher_trace=float(fisher_sum),
+        sharpness=sharp[0].value,
+        adaptive_sharpness=sharp[1].value,
+        fd_step=fd.step,
+        fd_relative_error=fd.relative_error,
+    )
+
+
+def _distributed_profile(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    spec: DistributedSpec,
+    *,
+    seeds: Mapping[str, int],
+    hessian_tol: float = 1e-3,
+    max_hvp: int = 100,
+    trace_hvp: int = 30,
+    sharpness_rho: float = 0.05,
+) -> CurvatureProfile:
+    x, y = materialize(data, None, torch.device("cpu"))
+    options = {
+        "hessian_tol": hessian_tol,
+        "max_hvp": max_hvp,
+        "trace_hvp": trace_hvp,
+        "sharpness_rho": sharpness_rho,
+    }
+    job = _ProfileJob(model, loss_fn, (x, y), dict(seeds), options)
+    profile: CurvatureProfile = launch(_profile_job, job, spec)
+    return profile

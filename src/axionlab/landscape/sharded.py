@@ -57,6 +57,7 @@ from axionlab.landscape.hessian import (
     top_eigenpairs,
     trace_samples,
 )
+from axionlab.landscape.sharpness import Sharpness
 from axionlab.landscape.surface import LossLine, LossSurface, _axis
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "sharded_interpolate",
     "sharded_loss_line",
     "sharded_loss_plane",
+    "sharded_sharpness",
 ]
 
 
@@ -374,6 +376,7 @@ class ShardedHessian:
         self.model, self.loss_fn, self.ranks, self.batch_size = model, loss_fn, ranks, batch_size
         self.shards = _shards(model, ranks)
         x, y = materialize(data, None, torch.device("cpu"))
+        self.data = (x, y)
         self.n_examples = int(x.shape[0])
         xs, ys = _data_slice(x, y, ranks.world_size, ranks.rank)
         self.x, self.y = xs.to(ranks.device), ys.to(ranks.device)
@@ -652,3 +655,44 @@ def distributed_loss_plane(
     job = _PlaneJob(model, loss_fn, (x, y), seed, steps, span, normalization, ignore_1d, batch_size)
     surface: LossSurface = launch(_plane_job, job, spec)
     return surface
+
+
+def sharded_sharpness(
+    hessian: ShardedHessian,
+    *,
+    rho: float = 0.05,
+    adaptive: bool = False,
+    eta: float = 0.01,
+) -> Sharpness:
+    """:func:`~axionlab.landscape.sharpness` (one ascent step: SAM, or ASAM with ``adaptive``)
+    of the sharded model behind ``hessian``: ε = ρ T² g / ‖T g‖ with T = I or diag(|θ| + η)."""
+    if rho <= 0 or eta < 0:
+        raise InputError(f"need rho > 0 and eta >= 0, got {rho}, {eta}")
+    shards = hessian.shards
+    theta = torch.cat([s.local.detach().reshape(-1).double().cpu() for s in shards.values()])
+    scale = theta.abs() + eta if adaptive else torch.ones_like(theta)
+    scaled = scale * hessian.gradient()
+    step = rho / max(math.sqrt(float(hessian.reduce((scaled * scaled).sum()))), 1e-30)
+    eps, offset = {}, 0
+    for k, s in shards.items():
+        part = (step * scale * scaled)[offset : offset + s.local.numel()]
+        eps[k] = part.reshape(s.local.shape).to(s.local)
+        offset += s.local.numel()
+    values, _ = _points(
+        hessian.model,
+        hessian.loss_fn,
+        hessian.data,
+        hessian.ranks,
+        dict,
+        [eps],
+        np.array([[0.0], [1.0]]),
+        hessian.batch_size,
+    )
+    return Sharpness(
+        value=float(values[1] - values[0]),
+        center_loss=float(values[0]),
+        perturbed_loss=float(values[1]),
+        rho=rho,
+        adaptive=adaptive,
+        ascent_steps=1,
+    )

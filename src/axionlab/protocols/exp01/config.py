@@ -341,6 +341,16 @@ class CurvatureSection(Section):
     trace_hvp: int = Field(30, ge=3)
     fisher: Literal["exact", "empirical", "sampled"] = "empirical"
     sharpness_rho: float = Field(0.05, gt=0)
+    distributed: DistributedSection | None = None
+    """The probes by a collective job on sharded copies of the model: Hessian products by
+    central differences (``fd_step`` and ``fd_relative_error`` join ``curvature.json``), the
+    empirical Fisher only, and start/probe vectors that do not depend on the world size."""
+
+    @model_validator(mode="after")
+    def _distributed_fisher(self) -> CurvatureSection:
+        if self.distributed is not None and self.fisher != "empirical":
+            raise ValueError(f"distributed probes take fisher: empirical, got {self.fisher!r}")
+        return self
 
     def probes(self) -> dict[str, Any]:
         """The settings of :func:`~axionlab.landscape.curvature_profile`."""
@@ -350,6 +360,7 @@ class CurvatureSection(Section):
             "trace_hvp": self.trace_hvp,
             "fisher": self.fisher,
             "sharpness_rho": self.sharpness_rho,
+            "distributed": None if self.distributed is None else self.distributed.spec(),
         }
 
 
