@@ -14,7 +14,8 @@ frame, take H0 of the negated array under the complementary connectivity and map
 union-find, H2 by union-find on the dual cells, H1 by a reduction of the squares left negative
 (clearing). The T-construction of ``f`` is computed as the V-construction of ``-f`` framed by
 ``-inf`` (the same duality): its H_k pairs are the (-d, -b) of the dual's H_{2-k} pairs, the
-frame's void giving the essential H0 class. GUDHI is only the reference of the tests.
+frame's void giving the essential H0 class. GUDHI, cripser and a textbook reduction are only the
+references of the tests.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def sublevel_persistence(
     -------
     list of (n, 2) float64 arrays
         Index ``k`` holds the (birth, death) pairs of H_k; essential classes die at ``inf``;
-        zero-length pairs are dropped. The multiset of pairs equals GUDHI's (2-D and 3-D tests).
+        zero-length pairs are dropped. The multiset of pairs equals GUDHI's; in 3-D it also equals
+        cripser's and a textbook reduction's, which agree with it where GUDHI 3.13 swaps the
+        deaths of two H1 classes (``tests/topology/test_cubical3d.py``).
 
     Raises
     ------
