@@ -1,6 +1,7 @@
 """EXP-01 planes by a collective job: world sizes 1 and 2 (spawned, and under torchrun) agree."""
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _config(tmp_path: Path, world_size: int) -> Path:
     ]
     distributed = {"world_size": world_size, "backend": "gloo"}
     config["landscape"] |= {"distributed": distributed}
-    config["curvature"] = {"enabled": False}
+    config["curvature"] |= {"distributed": distributed}
     config["structure"] = {"enabled": False}
     config["task_b"]["strategies"] = config["task_b"]["strategies"][:2]  # naive and ewc
     config["task_b"]["distributed"] = distributed
@@ -42,6 +43,13 @@ def _phase(runs: Path, phase: str, name: str) -> dict[str, np.ndarray]:
 
 def _plane(runs: Path) -> dict[str, np.ndarray]:
     return _phase(runs, "plane_0", "plane.npz")
+
+
+def _curvature(runs: Path) -> dict[str, float]:
+    (run,) = (runs / "exp01").iterdir()
+    (unit,) = [d for d in (run / "units").iterdir() if d.is_dir()]
+    values: dict[str, float] = json.loads((unit / "curvature" / "curvature.json").read_text())
+    return values
 
 
 def _curve(runs: Path) -> dict[str, np.ndarray]:
@@ -70,6 +78,11 @@ def test_plane_and_task_b_are_the_same_at_world_sizes_1_and_2(
     np.testing.assert_array_equal(one["alphas"], two["alphas"])
     np.testing.assert_allclose(two["values"], one["values"], rtol=1e-5, atol=0)
     assert np.isfinite(one["values"]).all()
+    one, two = (_curvature(runs[world]) for world in (1, 2))
+    bound = 2 * max(one["fd_relative_error"], two["fd_relative_error"])  # each within its own
+    for key in ("hessian_top_eig", "hessian_trace"):
+        assert two[key] == pytest.approx(one[key], rel=bound), key
+    assert two["fisher_trace"] == pytest.approx(one["fisher_trace"], rel=1e-4)
     one, two = _curve(runs[1]), _curve(runs[2])
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4, atol=0)
     np.testing.assert_allclose(two["delta_loss"], one["delta_loss"], rtol=0, atol=1e-4)
