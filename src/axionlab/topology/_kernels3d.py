@@ -86,40 +86,27 @@ def _edge_star(k, t, rank, shape, strides, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _square_star(k, t, square_top, shape, strides, out):  # type: ignore[no-untyped-def]
-    """Ids of the squares whose top vertex is ``k`` (rank ``t``), ascending, in ``out``."""
-    count = 0
-    for p in range(3):
-        i, j = _other_axes(p)
-        ci = _coordinate(k, i, shape, strides)
-        cj = _coordinate(k, j, shape, strides)
-        for di in range(2):
-            for dj in range(2):
-                if not (di <= ci < shape[i] - 1 + di and dj <= cj < shape[j] - 1 + dj):
-                    continue
-                sq = 3 * (k - di * strides[i] - dj * strides[j]) + p
-                if square_top[sq] == t:
-                    out[count] = sq
-                    count += 1
-    _insertion_sort(out, count)
-    return count
+def _cell_star(k, t, top, shape, strides, cubes, out):  # type: ignore[no-untyped-def]
+    """Ids of the squares (cubes with ``cubes``) whose top vertex is ``k`` (rank ``t``), ascending.
 
-
-@njit(cache=True)
-def _cube_star(k, t, cube_top, shape, strides, out):  # type: ignore[no-untyped-def]
-    """Ids of the cubes whose top vertex is ``k`` (rank ``t``), ascending, in ``out``."""
+    ``top`` holds the top-vertex rank of every such cell; they are written to ``out``.
+    """
     count = 0
-    for corner in range(8):
-        u = k
-        top = True
-        for a in range(3):
-            d = corner >> (2 - a) & 1
-            c = _coordinate(k, a, shape, strides)
-            top = top and d <= c < shape[a] - 1 + d
-            u -= d * strides[a]
-        if top and cube_top[u] == t:
-            out[count] = u
-            count += 1
+    for p in range(1 if cubes else 3):  # a square's normal axis; cubes span all three
+        for corner in range(8):
+            u = k
+            ok = True
+            for a in range(3):
+                d = corner >> a & 1
+                if cubes or a != p:
+                    ok = ok and d <= _coordinate(k, a, shape, strides) < shape[a] - 1 + d
+                    u -= d * strides[a]
+                else:
+                    ok = ok and d == 0
+            cell = u if cubes else 3 * u + p
+            if ok and top[cell] == t:
+                out[count] = cell
+                count += 1
     _insertion_sort(out, count)
     return count
 
@@ -193,9 +180,9 @@ def _h2(flat, order, square_top, cube_top, shape, strides, negative):  # type: i
     m = 0
     for t in range(n - 1, -1, -1):
         k = order[t]
-        for s in range(_cube_star(k, t, cube_top, shape, strides, star) - 1, -1, -1):
+        for s in range(_cell_star(k, t, cube_top, shape, strides, True, star) - 1, -1, -1):
             birth[star[s]] = t * (n + 1) + star[s]
-        for s in range(_square_star(k, t, square_top, shape, strides, star) - 1, -1, -1):
+        for s in range(_cell_star(k, t, square_top, shape, strides, False, star) - 1, -1, -1):
             sq = star[s]
             u = sq // 3
             p = sq % 3
@@ -274,7 +261,7 @@ def _h1(flat, order, rank, square_top, shape, strides, positive, negative):  # t
     m = 0
     for t in range(n):
         k = order[t]
-        for s in range(_square_star(k, t, square_top, shape, strides, star)):
+        for s in range(_cell_star(k, t, square_top, shape, strides, False, star)):
             sq = star[s]
             if not negative[sq]:
                 continue
