@@ -231,11 +231,11 @@ def shard_model(model: nn.Module, ranks: Ranks) -> nn.Module:
     evaluation would see (and an optimizer keep) tensors that are later freed. Parameters are
     split along dim 0 within the rank's replica (over the 2-D mesh: HSDP when ``replicas > 1``):
     each rank holds ``1/shards`` of every tensor, and a unit's full weights exist only while it
-    runs.
+    runs. ``fully_shard`` moves each unit to the rank's device as it shards it, so a device never
+    holds more than one unit unsharded (the host holds ``model`` whole until then).
     """
     from torch.distributed.fsdp import fully_shard
 
-    model.to(ranks.device)
     mesh = ranks.mesh if ranks.spec.replicas > 1 else ranks.mesh["shard"]
     counts: dict[int, int] = {}
     for m in model.modules():
