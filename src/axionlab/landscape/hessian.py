@@ -266,6 +266,22 @@ class TraceEstimate:
     n_hvp: int
     seconds: float
 
+    @classmethod
+    def from_samples(
+        cls, low_rank: float, samples: np.ndarray, method: str, n_hvp: int, seconds: float
+    ) -> TraceEstimate:
+        """``low_rank + mean(samples)`` with the standard error ``std(samples) / √m``."""
+        std_error = float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else 0.0
+        return cls(
+            estimate=low_rank + float(samples.mean()) if len(samples) else low_rank,
+            std_error=std_error,
+            samples=samples,
+            low_rank_part=low_rank,
+            method=method,
+            n_hvp=n_hvp,
+            seconds=seconds,
+        )
+
 
 def hessian_trace(
     model: nn.Module,
@@ -316,16 +332,8 @@ def hessian_trace(
         return torch.stack([flatten(hv) for hv in op.matmat(vs)], dim=1)
 
     low_rank, samples = trace_samples(apply, rademacher, op.dim, method, n_hvp)
-    std_error = float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else 0.0
-    return TraceEstimate(
-        estimate=low_rank + float(samples.mean()) if len(samples) else low_rank,
-        std_error=std_error,
-        samples=samples,
-        low_rank_part=low_rank,
-        method=method,
-        n_hvp=op.n_hvp,
-        seconds=time.perf_counter() - start,
-    )
+    elapsed = time.perf_counter() - start
+    return TraceEstimate.from_samples(low_rank, samples, method, op.n_hvp, elapsed)
 
 
 def trace_samples(

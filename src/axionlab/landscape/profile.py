@@ -20,15 +20,21 @@ from axionlab.errors import InputError
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape._common import Data, LossFn, materialize
 from axionlab.landscape.fisher import FisherKind, fisher_diagonal, fisher_trace
-from axionlab.landscape.hessian import hessian_top_eigenvalues, hessian_trace
+from axionlab.landscape.hessian import (
+    HessianEigen,
+    TraceEstimate,
+    hessian_top_eigenvalues,
+    hessian_trace,
+)
 from axionlab.landscape.sharded import (
+    FiniteDifferenceStep,
     ShardedHessian,
     sharded_fisher_diagonal,
     sharded_hessian_top_eigenvalues,
     sharded_hessian_trace,
     sharded_sharpness,
 )
-from axionlab.landscape.sharpness import sharpness
+from axionlab.landscape.sharpness import Sharpness, sharpness
 
 Streams = Callable[[str], torch.Generator]
 """``streams(name)``: the random stream of the probe ``name``."""
@@ -69,6 +75,30 @@ class CurvatureProfile:
     adaptive_sharpness: float
     fd_step: float | None = None
     fd_relative_error: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        top: HessianEigen,
+        trace: TraceEstimate,
+        fisher_trace: float,
+        sharp: Sharpness,
+        adaptive: Sharpness,
+        fd: FiniteDifferenceStep | None = None,
+    ) -> CurvatureProfile:
+        """The profile of these probe results (``fd``: the difference step of sharded ones)."""
+        return cls(
+            hessian_top_eig=float(top.eigenvalues[0]),
+            hessian_converged=bool(top.converged),
+            hessian_hvp=top.n_hvp,
+            hessian_trace=trace.estimate,
+            hessian_trace_se=trace.std_error,
+            fisher_trace=fisher_trace,
+            sharpness=sharp.value,
+            adaptive_sharpness=adaptive.value,
+            fd_step=None if fd is None else fd.step,
+            fd_relative_error=None if fd is None else fd.relative_error,
+        )
 
     def summary(self) -> dict[str, float | bool | int]:
         """The fields by name, in order (JSON-ready); the finite-difference step and its error
@@ -139,16 +169,7 @@ def curvature_profile(
     diagonal = fisher_diagonal(model, data, kind=fisher, generator=streams("fisher"))
     sharp = sharpness(model, loss_fn, data, rho=sharpness_rho)
     adaptive = sharpness(model, loss_fn, data, rho=sharpness_rho, adaptive=True)
-    return CurvatureProfile(
-        hessian_top_eig=float(top.eigenvalues[0]),
-        hessian_converged=bool(top.converged),
-        hessian_hvp=top.n_hvp,
-        hessian_trace=trace.estimate,
-        hessian_trace_se=trace.std_error,
-        fisher_trace=fisher_trace(diagonal),
-        sharpness=sharp.value,
-        adaptive_sharpness=adaptive.value,
-    )
+    return CurvatureProfile.of(top, trace, fisher_trace(diagonal), sharp, adaptive)
 
 
 @dataclass(frozen=True)
@@ -173,18 +194,7 @@ def _profile_job(ranks: Ranks, job: _ProfileJob) -> CurvatureProfile:
     sharp = [
         sharded_sharpness(hessian, rho=opts["sharpness_rho"], adaptive=a) for a in (False, True)
     ]
-    return CurvatureProfile(
-        hessian_top_eig=float(top.eigenvalues[0]),
-        hessian_converged=bool(top.converged),
-        hessian_hvp=top.n_hvp,
-        hessian_trace=trace.estimate,
-        hessian_trace_se=trace.std_error,
-        fisher_trace=float(fisher_sum),
-        sharpness=sharp[0].value,
-        adaptive_sharpness=sharp[1].value,
-        fd_step=fd.step,
-        fd_relative_error=fd.relative_error,
-    )
+    return CurvatureProfile.of(top, trace, float(fisher_sum), sharp[0], sharp[1], fd)
 
 
 def _distributed_profile(

@@ -569,17 +569,8 @@ def sharded_hessian_trace(
         reduce=hessian.reduce,
         orthonormalize=hessian.orthonormalize,
     )
-    std_error = float(samples.std(ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else 0.0
-    estimate = TraceEstimate(
-        estimate=low_rank + float(samples.mean()) if len(samples) else low_rank,
-        std_error=std_error,
-        samples=samples,
-        low_rank_part=low_rank,
-        method=method,
-        n_hvp=hessian.n_hvp,
-        seconds=time.perf_counter() - t0,
-    )
-    return estimate, fd
+    elapsed = time.perf_counter() - t0
+    return TraceEstimate.from_samples(low_rank, samples, method, hessian.n_hvp, elapsed), fd
 
 
 def sharded_fisher_diagonal(
