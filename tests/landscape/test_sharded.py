@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from axionlab.errors import InputError
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape import (
     curvature_profile,
@@ -194,3 +195,19 @@ def test_distributed_profile_equals_the_single_process_profile(reference):
 def test_fisher_diagonal_equals_the_per_example_fisher(sharded, reference):
     for k, want in reference["fisher"].items():
         torch.testing.assert_close(sharded["fisher"][k], want, rtol=1e-5, atol=1e-9)
+
+
+def _bad_directions(ranks: Ranks, payload: None) -> str:
+    model = shard_model(_mlp(), ranks)
+    dirs = sharded_directions(model, ranks, SEED, 2)
+    dirs[1] = {k: v for k, v in dirs[1].items() if k != "2.weight"}
+    try:
+        sharded_loss_plane(model, F.cross_entropy, _data(), dirs, ranks, steps=3)
+    except InputError as err:
+        return str(err)
+    return ""
+
+
+def test_directions_not_keyed_like_the_shards_are_refused() -> None:
+    message = launch(_bad_directions, None, DistributedSpec(world_size=2))
+    assert "directions[1]" in message and "missing ['2.weight']" in message

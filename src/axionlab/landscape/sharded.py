@@ -44,7 +44,14 @@ from torch import Tensor, nn
 from axionlab.checks import check_count
 from axionlab.errors import InputError
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
-from axionlab.landscape._common import Data, LossFn, Params, eval_semantics, materialize
+from axionlab.landscape._common import (
+    Data,
+    LossFn,
+    Params,
+    check_keys,
+    eval_semantics,
+    materialize,
+)
 from axionlab.landscape.directions import (
     Normalization,
     seeded_direction_rows,
@@ -201,6 +208,9 @@ def _points(
 ) -> tuple[np.ndarray, int]:
     """Mean loss at center + Σ_d c_d·D_d for each row c of ``coefficients``, on every rank."""
     shards = _shards(model, ranks)
+    local = {k: s.local for k, s in shards.items()}
+    for i, direction in enumerate(directions):
+        check_keys(local, direction, f"directions[{i}] (this rank's shards)")
     x, y = materialize(data, None, torch.device("cpu"))
     n = int(x.shape[0])
     xs, ys = (t.to(ranks.device) for t in _data_slice(x, y, ranks.spec.shards, ranks.shard))
