@@ -13,7 +13,9 @@ the three passes below see one and the same total order:
    joins two dual components creates a void that dies at the younger component's first cube
    (the top-dimension pass of Kaji, Sudo & Ahara, "Cubical Ripser", 2020; the lower-star order
    is that of Wagner, Chen & Vuçini, "Efficient computation of persistent homology for cubical
-   data", 2012). Every other square is negative in dimension 1.
+   data", 2012). A dual root is the first cube of its component, so the elder is found from the
+   cubes' top ranks. Every other square is negative in dimension 1; they are listed as they come,
+   and pass 3 reads the list backwards, in ascending order, without enumerating stars again.
 3. H1 by matrix reduction of the negative squares only (clearing: Chen & Kerber, "Persistent
    homology computation with a twist", 2011), over the rows of positive edges only: a negative
    edge is never the lowest entry of a column during the reduction, so dropping its row changes
@@ -168,20 +170,19 @@ def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped
 
 
 @njit(cache=True)
-def _h2(flat, order, square_top, cube_top, shape, strides, negative):  # type: ignore[no-untyped-def]
+def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-untyped-def]
+    """H2 pairs and the negative squares, in descending order (a cube root is its first cube)."""
     n = flat.size
     outside = n
-    parent = np.arange(n + 1)
-    birth = np.empty(n + 1, np.int64)  # (rank of top vertex) * (n + 1) + cube id; larger = elder
-    birth[outside] = np.iinfo(np.int64).max
+    parent = np.arange(n + 1).astype(np.int32)
     births = np.empty(n, np.float64)
     deaths = np.empty(n, np.float64)
+    negative = np.empty(3 * n, np.int32)
     star = np.empty(12, np.int64)
     m = 0
+    n_negative = 0
     for t in range(n - 1, -1, -1):
         k = order[t]
-        for s in range(_cell_star(k, t, cube_top, shape, strides, True, star) - 1, -1, -1):
-            birth[star[s]] = t * (n + 1) + star[s]
         for s in range(_cell_star(k, t, square_top, shape, strides, False, star) - 1, -1, -1):
             sq = star[s]
             u = sq // 3
@@ -190,14 +191,17 @@ def _h2(flat, order, square_top, cube_top, shape, strides, negative):  # type: i
             a = _find(parent, u if c < shape[p] - 1 else outside)
             b = _find(parent, u - strides[p] if c > 0 else outside)
             if a == b:
-                negative[sq] = True
+                negative[n_negative] = sq
+                n_negative += 1
                 continue
-            young, old = (a, b) if birth[a] < birth[b] else (b, a)
-            parent[young] = old
+            # The elder root was born first in this descending order: larger (top rank, id).
+            if b != outside and (a == outside or (cube_top[a], a) > (cube_top[b], b)):
+                a, b = b, a
+            parent[a] = b
             births[m] = flat[k]
-            deaths[m] = flat[order[birth[young] // (n + 1)]]
+            deaths[m] = flat[order[cube_top[a]]]
             m += 1
-    return births[:m], deaths[:m]
+    return births[:m], deaths[:m], negative[:n_negative]
 
 
 @njit(cache=True)
@@ -246,7 +250,7 @@ def _pivot(heap, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _h1(flat, order, rank, square_top, shape, strides, positive, negative):  # type: ignore[no-untyped-def]
+def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ignore[no-untyped-def]
     n = flat.size
     n_edges = 3 * n
     owner = np.full(n_edges, _NONE, np.int64)  # square id (apparent) or -2 - pool column
@@ -256,34 +260,29 @@ def _h1(flat, order, rank, square_top, shape, strides, positive, negative):  # t
     heap = np.empty(64, np.int64)
     births = np.empty(n_edges, np.float64)
     deaths = np.empty(n_edges, np.float64)
-    star = np.empty(12, np.int64)
     edges = np.empty(4, np.int64)
     m = 0
-    for t in range(n):
-        k = order[t]
-        for s in range(_cell_star(k, t, square_top, shape, strides, False, star)):
-            sq = star[s]
-            if not negative[sq]:
-                continue
-            key = _NONE
-            _square_edges(sq, strides, edges)
-            for e in edges:
-                if positive[e]:
-                    key = max(key, _edge_top(e, rank, strides) * n_edges + e)
-            e = key % n_edges
-            if key == _NONE:
-                raise RuntimeError("a negative square has no positive edge")
-            if owner[e] == _NONE:  # apparent pair: the reduced column is the boundary itself
-                owner[e] = sq
-            else:
-                heap, pool, starts, key = _reduce(
-                    sq, owner, positive, rank, strides, heap, pool, starts, n_pool
-                )
-                owner[key % n_edges] = -2 - n_pool
-                n_pool += 1
-            births[m] = flat[order[key // n_edges]]
-            deaths[m] = flat[k]
-            m += 1
+    for j in range(negative.size - 1, -1, -1):  # ascending order
+        sq = negative[j]
+        key = _NONE
+        _square_edges(sq, strides, edges)
+        for e in edges:
+            if positive[e]:
+                key = max(key, _edge_top(e, rank, strides) * n_edges + e)
+        e = key % n_edges
+        if key == _NONE:
+            raise RuntimeError("a negative square has no positive edge")
+        if owner[e] == _NONE:  # apparent pair: the reduced column is the boundary itself
+            owner[e] = sq
+        else:
+            heap, pool, starts, key = _reduce(
+                sq, owner, positive, rank, strides, heap, pool, starts, n_pool
+            )
+            owner[key % n_edges] = -2 - n_pool
+            n_pool += 1
+        births[m] = flat[order[key // n_edges]]
+        deaths[m] = flat[order[square_top[sq]]]
+        m += 1
     return births[:m], deaths[:m]
 
 
@@ -344,19 +343,18 @@ def vertex_persistence(values, order, dims):  # type: ignore[no-untyped-def]
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
     positive = np.zeros(3 * n, np.bool_)
-    negative = np.zeros(3 * n, np.bool_)
     empty = np.empty(0, np.float64)
     b0, d0 = (
         _h0(flat, order, rank, shape, strides, positive) if dims[0] or dims[1] else (empty, empty)
     )
     square_top, cube_top = _tops(rank, shape, strides)
-    b2, d2 = (
-        _h2(flat, order, square_top, cube_top, shape, strides, negative)
+    b2, d2, negative = (
+        _h2(flat, order, square_top, cube_top, shape, strides)
         if dims[1] or dims[2]
-        else (empty, empty)
+        else (empty, empty, np.empty(0, np.int32))
     )
     b1, d1 = (
-        _h1(flat, order, rank, square_top, shape, strides, positive, negative)
+        _h1(flat, order, rank, square_top, strides, positive, negative)
         if dims[1]
         else (empty, empty)
     )
