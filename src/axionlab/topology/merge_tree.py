@@ -29,7 +29,7 @@ from axionlab.errors import InputError
 from axionlab.topology._diagrams import CONSTRUCTIONS, Diagram, as_grid, concat, pairs
 from axionlab.topology._kernels import _UNSEEN, _find_root, stable_argsort
 
-LEAF, MERGE, ROOT = 0, 1, 2
+LEAF, MERGE, ROOT = 0, 1, 2  # the codes of MergeTree.kind
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,16 +172,16 @@ def _join_tree(flat, order, where, offsets, size):  # type: ignore[no-untyped-de
                     uf[roots[s]] = elder
             top[elder] = m
         vertex[m] = k
-        kind[m] = 0 if n_roots == 0 else 1
+        kind[m] = LEAF if n_roots == 0 else MERGE
         arc[k] = m
         m += 1
     last = order[n - 1]
     if n > 1 and vertex[m - 1] == last:
-        kind[m - 1] = 2
+        kind[m - 1] = ROOT
     elif n > 1:
         parent[top[_find_root(uf, where[last])]] = m
         vertex[m] = last
-        kind[m] = 2
+        kind[m] = ROOT
         arc[last] = m
         m += 1
     return vertex[:m], parent[:m], kind[:m], arc
@@ -193,7 +193,7 @@ def _subtree_elder(parent, kind):  # type: ignore[no-untyped-def]
     m = parent.size
     elder = np.full(m, m, np.int64)
     for i in range(m):
-        if kind[i] == 0:
+        if kind[i] == LEAF:
             elder[i] = min(elder[i], i)
         p = parent[i]
         if p >= 0 and elder[i] < elder[p]:
@@ -218,7 +218,7 @@ def _contract(value, vertex, parent, kind, arc):  # type: ignore[no-untyped-def]
     kept = np.zeros(m, np.bool_)
     land = np.arange(m)  # the kept node whose arc takes over a node's arc
     for i in range(m):
-        kept[i] = not folded[i] and (kind[i] != 1 or live[i] >= 2)
+        kept[i] = not folded[i] and (kind[i] != MERGE or live[i] >= 2)
     for i in range(m):  # a spliced merge hands its arc to its one live child
         p = parent[i]
         if p >= 0 and not folded[i] and not kept[p]:
