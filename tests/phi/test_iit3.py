@@ -1,14 +1,18 @@
-"""Exact IIT 3.0 Φ against PyPhi 1.2 reference values and structural properties."""
+"""Exact IIT 3.0 Φ against PyPhi 1.2 reference values, values recorded from earlier code and
+structural properties."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from axionlab.errors import InputError
-from axionlab.phi import emd
 from axionlab.phi.iit3 import iit_phi
 from axionlab.phi.networks import all_states
+from axionlab.repro import numpy_rng
 
 
 def logic_tpm(*gates):  # gate: function of the state tuple -> 0/1
@@ -63,47 +67,6 @@ def test_subsystem_fixes_external_nodes():
     assert res.phi >= 0
 
 
-def _hamming_cost(p):
-    states = all_states(p)
-    return np.abs(states[:, None, :] - states[None, :, :]).sum(axis=2).astype(float)
-
-
-def _test_distributions(p, rng):
-    """Dense, sparse (point masses, ties) and coarsely quantised pairs of distributions."""
-    pairs = [(rng.dirichlet(np.ones(2**p)), rng.dirichlet(np.ones(2**p))) for _ in range(4)]
-    pairs.append((np.eye(2**p)[0], np.eye(2**p)[-1]))  # antipodal point masses: EMD = p
-    pairs.append((np.full(2**p, 2.0**-p), np.full(2**p, 2.0**-p)))  # equal: EMD = 0
-    sparse = rng.dirichlet(np.ones(2**p)) * (rng.random(2**p) < 0.3)
-    sparse[0] += 0.5
-    quantised = np.round(rng.dirichlet(np.ones(2**p)) * 4)
-    quantised[-1] += 1
-    pairs.append((sparse / sparse.sum(), quantised / quantised.sum()))
-    return pairs
-
-
-@pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6])
-def test_hamming_emd_equals_transport_linear_program(p):
-    pairs = _test_distributions(p, np.random.default_rng(p))
-    diffs = np.array([q - r for q, r in pairs])
-    reference = [emd.transport_cost(q, r, _hamming_cost(p)) for q, r in pairs]
-    np.testing.assert_allclose(emd.hamming_emd_batch(diffs, p), reference, atol=1e-9)
-    np.testing.assert_allclose(emd._hamming_emd_ssp(diffs, p), reference, atol=1e-9)
-    assert emd.hamming_emd_min(diffs, p) == pytest.approx(min(reference), abs=1e-9)
-    assert reference[4] == pytest.approx(p) and reference[5] == pytest.approx(0.0, abs=1e-12)
-
-
-def test_dual_vertex_counts():
-    assert [emd.dual_vertices(p).shape for p in (1, 2, 3)] == [(2, 2), (6, 4), (38, 8)]
-
-
-def test_product_distributions_emd_is_sum_of_marginal_gaps():
-    a, b = np.array([0.2, 0.7, 0.5]), np.array([0.6, 0.1, 0.5])
-    states = all_states(3)
-    joint = lambda m: np.prod(np.where(states == 1, m, 1 - m), axis=1)  # noqa: E731
-    value = emd.hamming_emd_batch((joint(a) - joint(b))[None], 3)[0]
-    assert value == pytest.approx(np.abs(a - b).sum())
-
-
 @pytest.mark.parametrize(
     ("tpm", "state", "cm", "match"),
     [
@@ -156,3 +119,29 @@ def test_relabelling_nodes_leaves_phi_unchanged():
     relabelled = BASIC[old_rows][:, perm]
     state = tuple((1, 0, 0)[p] for p in perm)
     assert iit_phi(relabelled, state).phi == pytest.approx(2.3125, abs=1e-9)
+
+
+def _recorded_systems():
+    path = Path(__file__).parent / "data" / "iit3_reference.json"
+    return json.loads(path.read_text())["systems"]
+
+
+@pytest.mark.parametrize("system", _recorded_systems(), ids=lambda s: s["system"])
+def test_phi_bit_identical_to_recorded_values(system):
+    # Φ, cut and concept φ of 4-5 node systems recorded at 5262925, before the bucket-queue EMD
+    res = iit_phi(np.array(system["tpm"]), tuple(system["state"]))
+    assert res.phi == system["phi"]
+    assert [list(part) for part in res.cut] == system["cut"]
+    assert [list(c.mechanism) for c in res.concepts] == system["mechanisms"]
+    assert [c.phi for c in res.concepts] == system["concept_phis"]
+
+
+@pytest.mark.slow
+def test_six_node_benchmark_network_unchanged():
+    # benchmarks/phi.py's 6-node network; Φ recorded at 5262925 (92 s then)
+    rng = numpy_rng(0, "benchmark", "phi", 6)
+    tpm = rng.integers(0, 2, size=(64, 6)).astype(float)
+    state = tuple(int(v) for v in tpm[int(rng.integers(64))])
+    res = iit_phi(tpm, state)
+    assert res.phi == 10.023557417319248
+    assert len(res.concepts) == 63

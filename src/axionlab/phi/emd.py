@@ -6,14 +6,16 @@ a graph incidence matrix, so the optimum is attained at an integer vertex of tha
 function whose tight edges (``|f(x) − f(y)| = 1``) connect the cube. For ``p ≤ 4`` we enumerate
 those vertices (2, 6, 38 and 990 of them for p = 1..4) and the EMD of a whole batch of differences
 is one matrix product. Larger cubes are solved in the primal as a min-cost flow on the cube's
-edges (successive shortest paths, compiled), after a lower bound from lifted small-cube vertices
-has pruned the candidates.
+edges: successive shortest paths with integer potentials (Ahuja, Magnanti & Orlin 1993, §9.7),
+Dijkstra on a bucket queue of bitsets (Dial 1969), compiled. A minimum over many rows (the
+partitions of one purview) solves rows in increasing order of the coordinate-function bound and
+skips those that the optimal dual of an already solved row bounds above the running minimum.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
+import math
 
 import numpy as np
 import scipy.optimize
@@ -44,14 +46,6 @@ def _lipschitz_functions(p: int) -> NDArray[np.int8]:
 
 
 @functools.cache
-def hypercube_edges(p: int) -> NDArray[np.int64]:
-    """``(p 2^(p-1), 2)`` edges ``(x, x + 2^i)`` of the p-cube."""
-    xs = np.arange(2**p)
-    pairs = [(x, x | (1 << i)) for i in range(p) for x in xs if not (x >> i) & 1]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
-
-
-@functools.cache
 def dual_vertices(p: int) -> Array:
     """Vertices of the 1-Lipschitz polytope on ``{0,1}^p`` (with ``f(0) = 0``), as float rows."""
     funcs = _lipschitz_functions(p)
@@ -71,107 +65,165 @@ def dual_vertices(p: int) -> Array:
     return np.asarray(funcs[connected], dtype=np.float64)
 
 
-@functools.cache
-def _lower_bound_functions(p: int) -> Array:
-    """Lipschitz functions for p > 4: a small-cube vertex on some bits plus ±x_i on the rest."""
-    q = MAX_ENUMERATED_BITS if p <= 5 else 3
-    base = dual_vertices(q)
-    states = (np.arange(2**p)[:, None] >> np.arange(p)[None, :]) & 1  # (2^p, p)
-    rows = []
-    for subset in itertools.combinations(range(p), q):
-        rest = [i for i in range(p) if i not in subset]
-        code = states[:, list(subset)] @ (1 << np.arange(q))
-        lifted = base[:, code]  # (V, 2^p)
-        for signs in itertools.product((-1.0, 1.0), repeat=len(rest)):
-            rows.append(lifted + states[:, rest] @ np.array(signs))
-    return np.concatenate(rows, axis=0)
-
-
 _EPS = 1e-14  # masses below this are treated as zero (inputs are probabilities)
+_SLACK = 1e-12  # a bound this close to the current minimum does not prune (rounding of the bound)
+_MAX_DUALS = 16  # optimal duals of solved rows kept as lower bounds for the rows still to solve
+_UNREACHED = np.iinfo(np.int64).max
+
+
+@njit(cache=True)
+def _lowest_bit(word):  # type: ignore[no-untyped-def]
+    """Index of the lowest set bit of a non-zero uint64 (a power of two converts exactly)."""
+    return math.frexp(float(word & (~word + np.uint64(1))))[1] - 1
+
+
+@njit(cache=True)
+def _workspace(n, p):  # type: ignore[no-untyped-def]
+    return (
+        np.empty(n),  # excess
+        np.empty((n, p)),  # flow[u, i]: mass on the arc u -> u ^ (1 << i)
+        np.empty(n, np.int64),  # potential
+        np.empty(n, np.int64),  # dist (reduced costs)
+        np.empty(n, np.bool_),  # settled
+        np.empty(n, np.int64),  # prev
+        np.empty(n, np.int64),  # prev_bit
+        np.empty((2 * p + 1, (n + 63) // 64), np.uint64),  # buckets[d]: bitset of nodes at d
+    )
+
+
+@njit(cache=True)
+def _nearest_deficit(s, p, work):  # type: ignore[no-untyped-def]
+    """Dijkstra on reduced costs from ``s`` to the first settled deficit node (or -1).
+
+    Reduced costs are non-negative integers and no reduced distance exceeds 2p (a residual path
+    costs at most the Hamming distance, and feasible potentials differ by at most the distance
+    back), so the queue is 2p + 1 buckets of bitsets. Taking the lowest index in the lowest bucket
+    settles nodes in the order of a linear scan for the first minimum, so paths, flows and their
+    rounding are those of the plain O(n²) Dijkstra.
+    """
+    excess, flow, potential, dist, settled, prev, prev_bit, buckets = work
+    dist[:] = _UNREACHED
+    settled[:] = False
+    buckets[:] = 0
+    dist[s] = 0
+    buckets[0, s >> 6] = np.uint64(1) << np.uint64(s & 63)
+    level = 0
+    while level < buckets.shape[0]:
+        u = -1
+        for w in range(buckets.shape[1]):
+            word = buckets[level, w]
+            if word:
+                u = 64 * w + _lowest_bit(word)
+                buckets[level, w] = word & (word - np.uint64(1))
+                break
+        if u < 0:
+            level += 1
+            continue
+        settled[u] = True
+        if excess[u] < -_EPS:
+            return u
+        for i in range(p):
+            v = u ^ (1 << i)
+            if settled[v]:
+                continue
+            arc_cost = -1 if flow[v, i] > _EPS else 1
+            d = dist[u] + arc_cost + potential[u] - potential[v]
+            if d < dist[v]:
+                bit = np.uint64(1) << np.uint64(v & 63)
+                if dist[v] != _UNREACHED:
+                    buckets[dist[v], v >> 6] &= ~bit
+                buckets[d, v >> 6] |= bit
+                dist[v] = d
+                prev[v] = u
+                prev_bit[v] = i
+    return -1
+
+
+@njit(cache=True)
+def _transport(diff, p, work):  # type: ignore[no-untyped-def]
+    """Exact Hamming EMD of one difference row by successive shortest paths on the p-cube.
+
+    Hamming distance is the shortest-path metric of the cube graph, so the transport problem is an
+    uncapacitated min-cost flow on its ``p 2^(p-1)`` unit-cost edges. Each step pushes from the
+    node of largest excess along a shortest path (reduced costs, cancelling opposite flow first at
+    arc cost −1) to the nearest deficit. On return ``work[2]`` holds integer potentials ``π`` with
+    ``−π`` an optimal 1-Lipschitz dual: it bounds the EMD of any other row from below.
+    """
+    excess, flow, potential, dist, settled, prev, prev_bit, _ = work
+    excess[:] = diff
+    flow[:] = 0.0
+    potential[:] = 0
+    while True:
+        s = np.argmax(excess)
+        if excess[s] <= _EPS:
+            break
+        t = _nearest_deficit(s, p, work)
+        if t < 0:  # unbalanced input: nothing left to send the excess to
+            break
+        for v in range(diff.shape[0]):
+            potential[v] += dist[v] if settled[v] else dist[t]
+        push = min(excess[s], -excess[t])
+        v = t
+        while v != s:
+            if flow[v, prev_bit[v]] > _EPS:
+                push = min(push, flow[v, prev_bit[v]])
+            v = prev[v]
+        v = t
+        while v != s:
+            u, i = prev[v], prev_bit[v]
+            if flow[v, i] > _EPS:
+                flow[v, i] -= push
+                if flow[v, i] <= _EPS:
+                    flow[v, i] = 0.0
+            else:
+                flow[u, i] += push
+            v = u
+        excess[s] -= push
+        excess[t] += push
+        if abs(excess[s]) <= _EPS:
+            excess[s] = 0.0
+        if abs(excess[t]) <= _EPS:
+            excess[t] = 0.0
+    return flow.sum()
 
 
 @njit(cache=True)
 def _hamming_emd_ssp(diffs, p):  # type: ignore[no-untyped-def]
-    """Exact Hamming EMDs of the rows of ``diffs`` by successive shortest paths on the p-cube.
-
-    Hamming distance is the shortest-path metric of the cube graph, so the transport problem is
-    an uncapacitated min-cost flow on its ``p 2^(p-1)`` unit-cost edges. Each step runs Dijkstra on
-    reduced costs from the node of largest excess to the nearest deficit and pushes along the path,
-    cancelling opposite flow first (arc cost −1). Potentials stay integers, so the distances are
-    exact; the cost is the total flow.
-    """
-    rows, n = diffs.shape
-    out = np.empty(rows)
-    excess = np.empty(n)
-    flow = np.empty((n, p))  # flow[u, i]: mass on the arc u -> u ^ (1 << i)
-    potential = np.empty(n)
-    dist = np.empty(n)
-    settled = np.empty(n, np.bool_)
-    prev = np.empty(n, np.int64)
-    prev_bit = np.empty(n, np.int64)
-    for r in range(rows):
-        excess[:] = diffs[r]
-        flow[:] = 0.0
-        potential[:] = 0.0
-        while True:
-            s = np.argmax(excess)
-            if excess[s] <= _EPS:
-                break
-            dist[:] = np.inf
-            settled[:] = False
-            dist[s] = 0.0
-            t = -1
-            for _ in range(n):
-                u = -1
-                best = np.inf
-                for v in range(n):
-                    if not settled[v] and dist[v] < best:
-                        best = dist[v]
-                        u = v
-                if u < 0:
-                    break
-                settled[u] = True
-                if excess[u] < -_EPS:
-                    t = u
-                    break
-                for i in range(p):
-                    v = u ^ (1 << i)
-                    if settled[v]:
-                        continue
-                    arc_cost = -1.0 if flow[v, i] > _EPS else 1.0
-                    d = dist[u] + arc_cost + potential[u] - potential[v]
-                    if d < dist[v]:
-                        dist[v] = d
-                        prev[v] = u
-                        prev_bit[v] = i
-            if t < 0:  # unbalanced input: nothing left to send the excess to
-                break
-            for v in range(n):
-                potential[v] += dist[v] if settled[v] else dist[t]
-            push = min(excess[s], -excess[t])
-            v = t
-            while v != s:
-                if flow[v, prev_bit[v]] > _EPS:
-                    push = min(push, flow[v, prev_bit[v]])
-                v = prev[v]
-            v = t
-            while v != s:
-                u, i = prev[v], prev_bit[v]
-                if flow[v, i] > _EPS:
-                    flow[v, i] -= push
-                    if flow[v, i] <= _EPS:
-                        flow[v, i] = 0.0
-                else:
-                    flow[u, i] += push
-                v = u
-            excess[s] -= push
-            excess[t] += push
-            if abs(excess[s]) <= _EPS:
-                excess[s] = 0.0
-            if abs(excess[t]) <= _EPS:
-                excess[t] = 0.0
-        out[r] = flow.sum()
+    """Exact Hamming EMDs of the rows of ``diffs`` (see ``_transport``)."""
+    work = _workspace(diffs.shape[1], p)
+    out = np.empty(diffs.shape[0])
+    for r in range(diffs.shape[0]):
+        out[r] = _transport(diffs[r], p, work)
     return out
+
+
+@njit(cache=True)
+def _hamming_emd_ssp_min(diffs, p, lower):  # type: ignore[no-untyped-def]
+    """Minimum exact EMD over rows, in increasing order of the valid lower bounds ``lower``.
+
+    Rows are solved until the next bound reaches the running minimum; a row is skipped when the
+    optimal dual of an earlier solved row already bounds it there (duals are 1-Lipschitz, so
+    ``f · d ≤ EMD(d)`` for every row).
+    """
+    n = diffs.shape[1]
+    work = _workspace(n, p)
+    duals = np.empty((_MAX_DUALS, n))
+    n_duals = 0
+    best = np.inf
+    for r in np.argsort(lower, kind="mergesort"):
+        if lower[r] >= best - _SLACK:
+            break
+        row = diffs[r]
+        bounded = False
+        for k in range(min(n_duals, _MAX_DUALS)):
+            if np.dot(duals[k], row) >= best - _SLACK:
+                bounded = True
+                break
+        if not bounded:
+            best = min(best, _transport(row, p, work))
+            duals[n_duals % _MAX_DUALS] = -work[2]
+            n_duals += 1
+    return best
 
 
 def hamming_emd_batch(diffs: Array, p: int) -> Array:
@@ -186,17 +238,7 @@ def hamming_emd_min(diffs: Array, p: int) -> float:
     # the coordinate functions ±x_i give the cheap bound Σ_i |marginal gap_i|
     states = (np.arange(2**p)[:, None] >> np.arange(p)[None, :]) & 1
     lower = np.abs(diffs @ states).sum(axis=1)
-    first = int(np.argmin(lower))
-    best = float(hamming_emd_batch(diffs[first : first + 1], p)[0])
-    rest = diffs[lower < best - 1e-12]
-    if rest.shape[0] == 0:
-        return best
-    if p <= MAX_ENUMERATED_BITS:
-        return min(best, float(hamming_emd_batch(rest, p).min()))
-    # larger cubes: exact flows only for the rows that the lifted small-cube bound keeps
-    strong = (rest @ _lower_bound_functions(p).T).max(axis=1)
-    rest = rest[strong < best - 1e-12]
-    return min(best, float(hamming_emd_batch(rest, p).min())) if rest.shape[0] else best
+    return float(_hamming_emd_ssp_min(np.ascontiguousarray(diffs, dtype=np.float64), p, lower))
 
 
 def transport_cost(source: Array, target: Array, cost: Array) -> float:
