@@ -71,7 +71,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(dump_yaml(config), end="")
     elif args.command == "run":
         config = load_config(args.config, args.overrides)
-        if _serving_rank():
+        if _serving_rank(config):
             return 0
         try:
             run = execute(config, runs_dir=args.runs_dir, resume=args.resume)
@@ -88,12 +88,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serving_rank() -> bool:
+def _serving_rank(config: RunConfig) -> bool:
     """Under torchrun, join its world; a non-zero rank serves rank 0's collective jobs (the
     sharded phases) until rank 0 is done, and only rank 0 runs the protocol and writes."""
+    from axionlab.errors import ConfigError
     from axionlab.execute.distributed import init_from_environment, launched_by_torchrun, serve
 
-    if not launched_by_torchrun() or init_from_environment() == 0:
+    if not launched_by_torchrun():
+        return False
+    if config.executor.kind != "inprocess":
+        # units in worker processes would run outside the torchrun world
+        raise ConfigError(
+            f"executor.kind '{config.executor.kind}' under torchrun: the sharded phases need the "
+            "torchrun world, so set executor.kind: inprocess (--set executor.kind=inprocess)"
+        )
+    if init_from_environment() == 0:
         return False
     serve()
     return True

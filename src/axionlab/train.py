@@ -421,7 +421,13 @@ def all_finite(tensors: Iterable[Tensor]) -> bool:
     if sharded:
         import torch.distributed as dist
 
-        flag = torch.tensor(float(finite), device=ts[0].device if ts else "cpu")
+        # NCCL reduces only CUDA tensors, even on a rank whose shards are all empty
+        device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if dist.get_backend() == "nccl"
+            else "cpu"
+        )
+        flag = torch.tensor(float(finite), device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         finite = bool(flag)
     return finite

@@ -211,3 +211,78 @@ def _bad_directions(ranks: Ranks, payload: None) -> str:
 def test_directions_not_keyed_like_the_shards_are_refused() -> None:
     message = launch(_bad_directions, None, DistributedSpec(world_size=2))
     assert "directions[1]" in message and "missing ['2.weight']" in message
+
+
+class _TokenModel(nn.Module):
+    """A tiny next-token model: embedding then a linear head, logits (B, T, V)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.layers = nn.Sequential(nn.Embedding(11, 6), nn.Tanh(), nn.Linear(6, 11))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.layers(ids)
+        return out
+
+
+def _token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def _tokens() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(4)
+    ids = torch.randint(0, 11, (15, 5), generator=gen)
+    targets = torch.randint(0, 11, (15, 5), generator=gen)
+    targets[3:9, 2:] = -100  # uneven counted tokens per sequence, all on one rank's side
+    return ids, targets
+
+
+def _uneven_job(ranks: Ranks, payload: dict[str, Any]) -> dict[str, Any]:
+    model = shard_model(_TokenModel(), ranks)
+    dirs = sharded_directions(model, ranks, SEED, 2)
+    plane = sharded_loss_plane(
+        model, _token_loss, _tokens(), dirs, ranks, steps=3, batch_size=payload["batch_size"]
+    )
+    hessian = ShardedHessian(
+        model, _token_loss, _tokens(), ranks, step=1e-2, batch_size=payload["batch_size"]
+    )
+    eigen, fd = sharded_hessian_top_eigenvalues(hessian, 1, tol=1e-6, max_hvp=40, seed=SEED)
+    return {
+        "plane": plane.values,
+        "directions": [_gather(ranks, d) for d in dirs],
+        "lambda": float(eigen.eigenvalues[0]),
+        "fd": fd,
+    }
+
+
+@pytest.mark.parametrize(
+    ("world", "replicas", "batch_size"), [(2, 1, 4), (4, 2, 3)], ids=["2x1-bs4", "2x2-bs3"]
+)
+def test_token_targets_with_ignored_positions_and_uneven_chunks(
+    world: int, replicas: int, batch_size: int
+) -> None:
+    """15 sequences split 8/7 in chunks of 3 or 4: every rank runs as many passes (no hang), and
+    the token-mean loss is weighted by counted tokens, as the unsharded plane computes it."""
+    spec = DistributedSpec(world_size=world, replicas=replicas)
+    got = launch(_uneven_job, {"batch_size": batch_size}, spec)
+    model = _TokenModel()
+    want = loss_plane(model, _token_loss, _tokens(), got["directions"], steps=3, strategy="loop")
+    np.testing.assert_allclose(got["plane"], want.values, rtol=1e-5, atol=0)
+    exact = hessian_top_eigenvalues(model, _token_loss, _tokens(), tol=1e-8).eigenvalues[0]
+    assert got["fd"].step == 1e-2 and got["fd"].candidates.size == 0  # given, not calibrated
+    assert abs(got["lambda"] / exact - 1) <= max(got["fd"].relative_error, 1e-6)
+
+
+def _root_parameter_job(ranks: Ranks, payload: None) -> str:
+    model = nn.Linear(3, 2)  # its parameters belong to the root module itself
+    try:
+        shard_model(model, ranks)
+    except InputError as err:
+        return str(err)
+    return ""
+
+
+def test_a_root_that_holds_parameters_is_refused() -> None:
+    message = launch(_root_parameter_job, None, DistributedSpec(world_size=1))
+    assert "root module holds parameters ['weight', 'bias']" in message

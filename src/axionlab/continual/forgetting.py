@@ -233,7 +233,9 @@ def forgetting_curve(
     distributed
         Run it as a collective job: every rank shards a copy of ``model`` with FSDP2 and trains
         it with the sharded form of ``strategy`` (:mod:`axionlab.continual.sharded`: naive, EWC
-        or L2); the same curve to rounding, and ``model`` is left untouched.
+        or L2); ``model`` is left untouched. The same curve to rounding, except that dropout
+        draws from a global stream seeded on every rank from the ``task_b`` stream (so the same
+        at every world size, but not the unsharded run's draws).
 
     Raises
     ------

@@ -23,6 +23,7 @@ import datetime
 import os
 import pickle
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,11 +34,11 @@ from typing import Any, Literal, TypeVar, get_args
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.multiprocessing.spawn import ProcessException
+from torch.multiprocessing.spawn import ProcessException, ProcessExitedException
 from torch.multiprocessing.spawn import start_processes as _start_processes
 
 from axionlab.checks import check_choice, check_count
-from axionlab.errors import ConfigError
+from axionlab.errors import ConfigError, InputError
 
 Backend = Literal["gloo", "nccl"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -80,7 +81,7 @@ class DistributedSpec:
                 f"distributed.replicas ({self.replicas}) must divide distributed.world_size "
                 f"({self.world_size}); each replica holds world_size / replicas shards"
             )
-        if self.backend == "nccl" and not torch.cuda.is_available():
+        if self.backend == "nccl" and self.launcher == "local" and not torch.cuda.is_available():
             raise ConfigError(
                 "distributed.backend 'nccl' needs CUDA devices; use backend: gloo on CPU"
             )
@@ -138,7 +139,13 @@ class Ranks:
         )
         if size > 1:
             reduce_op = dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM
-            dist.all_reduce(tensor, op=reduce_op, group=handle)
+            if tensor.device == self.device:
+                dist.all_reduce(tensor, op=reduce_op, group=handle)
+                return
+            # NCCL reduces device tensors only: host vectors (Lanczos, Hutch++) go there and back
+            on_device = tensor.to(self.device)
+            dist.all_reduce(on_device, op=reduce_op, group=handle)
+            tensor.copy_(on_device)
 
 
 def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
@@ -157,8 +164,10 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
     """
     if dist.is_initialized():
         _check_world(spec)
-        dist.broadcast_object_list([(fn, payload, spec)], src=0)
-        return _run_rank(fn, payload, spec, dist.get_rank())
+        job = pickle.dumps((fn, payload))
+        dist.broadcast_object_list([(job, spec)], src=0, group=_control_group())
+        value: R = _run_world_rank(job, spec)
+        return value
     if spec.launcher == "ray":
         return _launch_on_ray(fn, payload, spec)
     with tempfile.TemporaryDirectory(prefix="axionlab-dist-") as tmp:
@@ -174,14 +183,7 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
                 start_method="spawn",
             )
         except ProcessException as err:
-            # a rank's failure breaks its peers' collectives: report the first to fail
-            failures = sorted(
-                (float(f.read_text().split(" ", 1)[0]), f) for f in Path(tmp).glob("error.*")
-            )
-            rank, reason = err.error_index, _first_line(err)
-            if failures:
-                rank = int(failures[0][1].suffix[1:])
-                reason = failures[0][1].read_text().split(" ", 1)[1]
+            rank, reason = _first_failure(err, Path(tmp))
             raise DistributedJobError(f"rank {rank} of {spec.world_size} failed: {reason}") from err
         with result_file.open("rb") as f:
             result: R = pickle.load(f)  # written by our own rank 0 above
@@ -193,17 +195,47 @@ def serve() -> None:
     calls :func:`stop_serving`."""
     while True:
         box: list[Any] = [None]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=_control_group())
         if box[0] == _STOP:
             return
-        fn, payload, spec = box[0]
-        _run_rank(fn, payload, spec, dist.get_rank())
+        job, spec = box[0]
+        _run_world_rank(job, spec)
 
 
 def stop_serving() -> None:
     """On rank 0 under torchrun / Ray Train: release the ranks waiting in :func:`serve`."""
     if dist.is_initialized() and dist.get_rank() == 0 and dist.get_world_size() > 1:
-        dist.broadcast_object_list([_STOP], src=0)
+        dist.broadcast_object_list([_STOP], src=0, group=_control_group())
+
+
+def _run_world_rank(job: bytes, spec: DistributedSpec) -> Any:
+    """One rank of a job in a torchrun world, on its own unpickled copy of the job (rank 0
+    included: the caller's objects are never sharded or trained). A rank that fails cannot
+    leave its peers inside a collective, so it reports one line and ends the process, and
+    torchrun stops the world (resume redoes the phase)."""
+    fn, payload = pickle.loads(job)  # our own rank 0's job
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _run_rank(fn, payload, spec, dist.get_rank())
+    except BaseException as err:
+        print(
+            f"error: rank {dist.get_rank()} of {spec.world_size} failed in a sharded phase: "
+            f"{type(err).__name__}: {_message(err)}; resume the run with --resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(1)
+
+
+_CONTROL: list[Any] = []
+
+
+def _control_group() -> Any:
+    """A gloo group over the world for the job broadcasts (an NCCL broadcast of a pickled job
+    would copy it to a GPU on every rank)."""
+    if not _CONTROL:
+        _CONTROL.append(dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None)
+    return _CONTROL[0]
 
 
 def launched_by_torchrun() -> bool:
@@ -216,7 +248,10 @@ def init_from_environment() -> int:
     CUDA, gloo without); returns this rank."""
     if not dist.is_initialized():
         default = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(os.environ.get("AXIONLAB_BACKEND", default), timeout=_TIMEOUT)
+        backend = os.environ.get("AXIONLAB_BACKEND", default)
+        if backend == "nccl":  # one GPU per local rank, chosen before the first collective
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group(backend, timeout=_TIMEOUT)
     return dist.get_rank()
 
 
@@ -236,6 +271,13 @@ def shard_model(model: nn.Module, ranks: Ranks) -> nn.Module:
     """
     from torch.distributed.fsdp import fully_shard
 
+    at_root = [name for name, _ in model.named_parameters(recurse=False)]
+    if at_root:
+        # FSDP2 would keep them unsharded after an evaluation and ignore writes to their shards
+        raise InputError(
+            f"shard_model: the root module holds parameters {at_root[:3]} itself; move them into a "
+            "submodule (e.g. an nn.ParameterDict child) so that they form an FSDP2 unit"
+        )
     mesh = ranks.mesh if ranks.spec.replicas > 1 else ranks.mesh["shard"]
     counts: dict[int, int] = {}
     for m in model.modules():
@@ -283,7 +325,9 @@ def _spawned_rank(
             result = _run_rank(fn, payload, spec, rank)
         except BaseException as err:
             note = Path(result_file).with_name(f"error.{rank}")
-            note.write_text(f"{time.time()} {type(err).__name__}: {_first_line(err)}")
+            partial = note.with_suffix(".partial")
+            partial.write_text(f"{time.time()} {type(err).__name__}: {_message(err)}")
+            partial.replace(note)
             raise
         if rank == 0:
             partial = Path(result_file + ".partial")
@@ -298,7 +342,8 @@ def _run_rank(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec, ra
     from torch.distributed.device_mesh import init_device_mesh
 
     if spec.backend == "nccl":
-        device = torch.device("cuda", rank % torch.cuda.device_count())
+        local = int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count()))
+        device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
@@ -338,7 +383,7 @@ def _launch_on_ray(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpe
             result = trainer.fit()
         except Exception as err:  # Ray wraps a worker's failure in its own error types
             raise DistributedJobError(
-                f"a rank of {spec.world_size} on Ray failed: {_first_line(err)}"
+                f"a rank of {spec.world_size} on Ray failed: {_message(err)}"
             ) from err
         if result.checkpoint is None:
             raise DistributedJobError("the Ray job ended without rank 0's result")
@@ -370,7 +415,27 @@ def _free_port() -> int:
         return port
 
 
-def _first_line(err: BaseException) -> str:
+def _message(err: BaseException) -> str:
+    """The first line of an exception's own message."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    # a child's traceback ends with "ExceptionType: message"
-    return lines[-1] if lines else type(err).__name__
+    return lines[0] if lines else type(err).__name__
+
+
+def _first_failure(err: ProcessException, notes: Path) -> tuple[int, str]:
+    """The rank that failed first and why. A rank that raised left a note; a peer whose
+    collective it broke may raise later, so the earliest note wins. A rank killed (signal,
+    ``os._exit``) leaves none, and then it is the one torch names."""
+    if isinstance(err, ProcessExitedException):
+        return err.error_index, _message(err)
+    failures = []
+    for note in notes.glob("error.*"):
+        stamp, _, reason = note.read_text().partition(" ")
+        try:
+            failures.append((float(stamp), int(note.suffix[1:]), reason))
+        except ValueError:
+            continue
+    if not failures:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        return err.error_index, lines[-1] if lines else type(err).__name__  # its traceback
+    _, rank, reason = min(failures)
+    return rank, reason

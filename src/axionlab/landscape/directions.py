@@ -257,7 +257,9 @@ def transposed_weights(model: nn.Module) -> frozenset[str]:
     names = set()
     for prefix, module in model.named_modules():
         weight = getattr(module, "weight", None)
-        if type(module).__name__ in _TRANSPOSED_LAYERS and isinstance(weight, Tensor):
+        # the MRO, since FSDP2 makes a sharded Conv1D an instance of a new class FSDPConv1D
+        names_of = {c.__name__ for c in type(module).__mro__}
+        if names_of & _TRANSPOSED_LAYERS and isinstance(weight, Tensor):
             if weight.dim() == 2:
                 names.add(f"{prefix}.weight" if prefix else "weight")
     return frozenset(names)

@@ -219,7 +219,12 @@ def top_eigenpairs(
         state.update(theta=theta[top], vecs=vecs[:, top], residuals=residuals)
         return bool(np.all(residuals <= tol))
 
-    basis, _, _, done = _lanczos(matvec, v, steps, converged, reduce)
+    basis, alphas, _, done = _lanczos(matvec, v, steps, converged, reduce)
+    if not state:  # ended before k steps: an invariant Krylov space smaller than k
+        raise InputError(
+            f"Lanczos found only {len(alphas)} eigenvalues (an invariant subspace, or max_hvp "
+            f"below k); ask for k <= {len(alphas)}"
+        )
     return state, basis, done
 
 

@@ -61,7 +61,7 @@ class CurvatureProfile:
     sharpness, adaptive_sharpness
         SAM and ASAM sharpness (:func:`~axionlab.landscape.sharpness`) at radius ``rho``.
     fd_step, fd_relative_error
-        Of a sharded profile (:func:`~axionlab.landscape.sharded.distributed_curvature_profile`):
+        Of a sharded profile (:func:`curvature_profile` with ``distributed``):
         the central-difference step of its Hessian products and their relative error bound.
     """
 

@@ -29,7 +29,6 @@ rank r of a replica holds rows ``[r·c, (r+1)·c)`` of each tensor's dim 0 (``c 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from axionlab.checks import check_count
+from axionlab.data.text import IGNORE_INDEX
 from axionlab.errors import InputError
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape._common import (
@@ -174,25 +174,61 @@ def _moved(shards: Mapping[str, _Shard]) -> Iterator[Params]:
                 s.local.copy_(center[k])
 
 
-def _data_slice(x: Tensor, y: Tensor, parts: int, index: int) -> tuple[Tensor, Tensor]:
+def _counted(y: Tensor) -> int:
+    """How many targets a mean loss averages over: examples, or counted (non -100) tokens."""
+    return int((y != IGNORE_INDEX).sum()) if y.dim() >= 2 else int(y.shape[0])
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """One rank's part of the data and the plan every rank of its group follows for it.
+
+    ``chunks`` is the same on every rank (the most any rank of the group needs), so each rank
+    makes the same number of forward (and backward) passes: each pass holds FSDP2 collectives.
+    """
+
+    x: Tensor
+    y: Tensor
+    total: int  # counted targets of the whole data: the normaliser of the mean loss
+    size: int  # examples per pass
+    chunks: int
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor, int]]:
+        """``(x, y, counted)`` per pass; a rank out of data repeats its first example with 0."""
+        for c in range(self.chunks):
+            xb, yb = (
+                self.x[c * self.size : (c + 1) * self.size],
+                self.y[c * self.size :][: self.size],
+            )
+            if xb.shape[0] == 0:
+                yield self.x[:1], self.y[:1], 0
+            else:
+                yield xb, yb, _counted(yb)
+
+
+def _data_slice(
+    data: Data, parts: int, index: int, batch_size: int | None, device: torch.device
+) -> _Slice:
+    x, y = materialize(data, None, torch.device("cpu"))
     if x.shape[0] < parts:
         raise InputError(
             f"data: {x.shape[0]} examples cannot be split over {parts} ranks; every rank of a "
             "replica needs at least one (use more examples or fewer ranks)"
         )
     bounds = np.linspace(0, x.shape[0], parts + 1).round().astype(int)
-    return x[bounds[index] : bounds[index + 1]], y[bounds[index] : bounds[index + 1]]
+    largest = int(np.diff(bounds).max())
+    size = min(batch_size or largest, largest)
+    lo, hi = bounds[index], bounds[index + 1]
+    return _Slice(x[lo:hi].to(device), y[lo:hi].to(device), _counted(y), size, -(-largest // size))
 
 
-def _summed_loss(
-    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, batch_size: int | None
-) -> Tensor:
-    """Σ over examples of the mean loss of each chunk times its size (float64)."""
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    size = batch_size or x.shape[0]
-    for i in range(0, x.shape[0], size):
-        xb, yb = x[i : i + size], y[i : i + size]
-        total += loss_fn(model(xb), yb).double() * xb.shape[0]
+def _summed_loss(model: nn.Module, loss_fn: LossFn, part: _Slice) -> Tensor:
+    """Σ over passes of the pass's mean loss times its counted targets (float64)."""
+    total = torch.zeros((), dtype=torch.float64, device=part.x.device)
+    for xb, yb, counted in part.batches():
+        out = model(xb)
+        if counted:
+            total += loss_fn(out, yb).double() * counted
     return total
 
 
@@ -211,9 +247,7 @@ def _points(
     local = {k: s.local for k, s in shards.items()}
     for i, direction in enumerate(directions):
         check_keys(local, direction, f"directions[{i}] (this rank's shards)")
-    x, y = materialize(data, None, torch.device("cpu"))
-    n = int(x.shape[0])
-    xs, ys = (t.to(ranks.device) for t in _data_slice(x, y, ranks.spec.shards, ranks.shard))
+    part = _data_slice(data, ranks.spec.shards, ranks.shard, batch_size, ranks.device)
     values = torch.zeros(len(coefficients), dtype=torch.float64, device=ranks.device)
     with _moved(shards) as saved, eval_semantics(model), torch.no_grad():
         start = center_of(saved)
@@ -223,12 +257,12 @@ def _points(
                 for d, coef in enumerate(coefficients[p].tolist()):
                     value = value + coef * directions[d][k]
                 s.local.copy_(value)
-            total = _summed_loss(model, loss_fn, xs, ys, batch_size)
+            total = _summed_loss(model, loss_fn, part)
             ranks.all_reduce(total, "shard")
-            values[p] = total / n
+            values[p] = total / part.total
     # each point was filled by one replica (the others hold 0; nan + 0 stays nan)
     ranks.all_reduce(values, "replicate")
-    return values.cpu().numpy(), n
+    return values.cpu().numpy(), int(materialize(data, None, torch.device("cpu"))[0].shape[0])
 
 
 def sharded_loss_plane(
@@ -302,6 +336,7 @@ def sharded_interpolate(
     ``start``/``end`` are this rank's shards of the two parameter sets (e.g.
     :func:`local_parameters` of two sharded models); ``model`` supplies the architecture.
     """
+    check_keys(start, end, "end")
     alphas = _axis(steps, span, warn_center=False)
     direction = {k: end[k] - start[k] for k in start}
     return _line(
@@ -385,12 +420,11 @@ class ShardedHessian:
         batch_size: int | None = None,
     ) -> None:
         self.model, self.loss_fn, self.ranks, self.batch_size = model, loss_fn, ranks, batch_size
+        if step is not None and not step > 0:
+            raise InputError(f"step must be > 0 (or None to calibrate it), got {step}")
         self.shards = _shards(model, ranks)
-        x, y = materialize(data, None, torch.device("cpu"))
-        self.data = (x, y)
-        self.n_examples = int(x.shape[0])
-        xs, ys = _data_slice(x, y, ranks.world_size, ranks.rank)
-        self.x, self.y = xs.to(ranks.device), ys.to(ranks.device)
+        self.data = materialize(data, None, torch.device("cpu"))
+        self.part = _data_slice(self.data, ranks.world_size, ranks.rank, batch_size, ranks.device)
         self.local_dim = sum(s.local.numel() for s in self.shards.values())
         self.dim = int(self.reduce(torch.tensor([float(self.local_dim)], dtype=torch.float64)))
         self.fd: FiniteDifferenceStep | None = None
@@ -404,13 +438,20 @@ class ShardedHessian:
         return t
 
     def gradient(self) -> Tensor:
-        """The full-data gradient at the current weights, this rank's flat float64 rows."""
-        weight = self.x.shape[0] / self.n_examples * self.ranks.world_size
+        """The full-data gradient at the current weights, this rank's flat float64 rows.
+
+        One backward pass per chunk; each rank weights its loss by its share of the counted
+        targets times the world size, so FSDP2's averaging over the ranks gives the gradient of
+        the mean loss over all the data.
+        """
+        scale = self.ranks.world_size / self.part.total
         with eval_semantics(self.model), torch.enable_grad():
             self.model.zero_grad(set_to_none=True)
-            # every rank must call backward (it holds collectives), so loss is summed in one go
-            loss = _summed_loss(self.model, self.loss_fn, self.x, self.y, self.batch_size)
-            torch.autograd.backward(loss * (weight / self.x.shape[0]))
+            for xb, yb, counted in self.part.batches():
+                out = self.model(xb)
+                # a pass without targets still runs backward: its reduce-scatter is collective
+                loss = self.loss_fn(out, yb) * (counted * scale) if counted else out.sum() * 0.0
+                torch.autograd.backward(loss)
         grads = []
         for s in self.shards.values():
             grad: Any = s.parameter.grad
@@ -440,31 +481,33 @@ class ShardedHessian:
 
     def calibrate(self, u: Tensor, *, candidates: int = 14) -> FiniteDifferenceStep:
         """Choose h on unit ``u``: of h_j = 0.1·max(1, ‖θ‖)·2^-j, the one whose D(h_j) changes
-        least when halved; that change (relative, ×2) is the reported error bound."""
-        norm = math.sqrt(
-            float(
-                self.reduce(
-                    torch.tensor(
-                        sum(float(s.local.double().square().sum()) for s in self.shards.values()),
-                        dtype=torch.float64,
-                    )
-                )
-            )
-        )
+        least when halved; that change (relative, ×2) is the reported error bound. Its
+        ``candidates + 1`` products count in ``n_hvp``."""
+        squares = sum(float(s.local.detach().double().square().sum()) for s in self.shards.values())
+        norm = math.sqrt(float(self.reduce(torch.tensor(squares, dtype=torch.float64))))
         steps = 0.1 * max(1.0, norm) * 0.5 ** np.arange(candidates + 1)
-        diffs = [self._difference(u, float(h)) for h in steps]
-        changes = np.array(
-            [
-                math.sqrt(float(self.reduce((a - b).square().sum())))
-                / max(math.sqrt(float(self.reduce(b.square().sum()))), 1e-300)
-                for a, b in itertools.pairwise(diffs)
-            ]
-        )
+        changes, previous = [], self._difference(u, float(steps[0]))
+        for h in steps[1:]:  # two differences at a time: each is a full-size local vector
+            current = self._difference(u, float(h))
+            gap = math.sqrt(float(self.reduce((previous - current).square().sum())))
+            size = math.sqrt(float(self.reduce(current.square().sum())))
+            changes.append(gap / max(size, 1e-300))
+            previous = current
+        self.n_hvp += len(steps)
         best = int(np.argmin(changes))
         self.fd = FiniteDifferenceStep(
-            float(steps[best]), float(2.0 * changes[best]), steps[:-1], changes
+            float(steps[best]), float(2.0 * changes[best]), steps[:-1], np.array(changes)
         )
         self._step = self.fd.step
+        return self.fd
+
+    def finite_difference(self, u: Tensor) -> FiniteDifferenceStep:
+        """The step in use: calibrated on unit ``u`` unless one was given, whose bound is then
+        ``nan`` (not measured)."""
+        if self.fd is None:
+            if self._step is None:
+                return self.calibrate(u)
+            self.fd = FiniteDifferenceStep(self._step, math.nan, np.empty(0), np.empty(0))
         return self.fd
 
     def matvec(self, v: Tensor) -> Tensor:
@@ -522,11 +565,11 @@ def sharded_hessian_top_eigenvalues(
     the calibration vector is random, and the truncation along the sharpest directions, where
     the third derivative is largest, can exceed it.
     """
-    t0 = time.perf_counter()
+    t0, products = time.perf_counter(), hessian.n_hvp
     check_count("k", k, minimum=1, maximum=hessian.dim)
     v = hessian.random(seed, "lanczos", 1)[:, 0]
     v = v / math.sqrt(float(hessian.reduce(v @ v)))
-    fd = hessian.fd or hessian.calibrate(v)
+    fd = hessian.finite_difference(v)
     state, basis, done = top_eigenpairs(
         hessian.matvec, v, k, tol, min(max_hvp, hessian.dim), hessian.reduce
     )
@@ -538,12 +581,13 @@ def sharded_hessian_top_eigenvalues(
         hessian.n_hvp += 1
         refined[i] = (4.0 * half - state["theta"][i]) / 3.0
         worst = max(worst, 4.0 / 3.0 * abs(half - state["theta"][i]) / max(abs(refined[i]), 1e-30))
-    fd = dataclasses.replace(fd, relative_error=max(fd.relative_error, worst))
+    measured = worst if math.isnan(fd.relative_error) else max(fd.relative_error, worst)
+    fd = dataclasses.replace(fd, relative_error=measured)
     eigen = HessianEigen(
         eigenvalues=refined,
         residuals=state["residuals"],
         converged=done,
-        n_hvp=hessian.n_hvp,
+        n_hvp=hessian.n_hvp - products,
         seconds=time.perf_counter() - t0,
         eigenvectors=None,
     )
@@ -568,8 +612,9 @@ def sharded_hessian_trace(
     def apply(columns: Tensor) -> Tensor:
         return torch.stack([hessian.matvec(columns[:, i]) for i in range(columns.shape[1])], 1)
 
+    products = hessian.n_hvp
     first = hessian.random(seed, "calibrate", 1)[:, 0]
-    fd = hessian.fd or hessian.calibrate(first / math.sqrt(float(hessian.reduce(first @ first))))
+    fd = hessian.finite_difference(first / math.sqrt(float(hessian.reduce(first @ first))))
     low_rank, samples = trace_samples(
         apply,
         probes,
@@ -580,7 +625,8 @@ def sharded_hessian_trace(
         orthonormalize=hessian.orthonormalize,
     )
     elapsed = time.perf_counter() - t0
-    return TraceEstimate.from_samples(low_rank, samples, method, hessian.n_hvp, elapsed), fd
+    used = hessian.n_hvp - products
+    return TraceEstimate.from_samples(low_rank, samples, method, used, elapsed), fd
 
 
 def sharded_fisher_diagonal(
