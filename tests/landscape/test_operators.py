@@ -378,3 +378,40 @@ def test_empirical_fisher_of_a_sequence_model_is_per_sequence() -> None:
     model.zero_grad(set_to_none=True)
     op = curvature_operator(model, token_loss, (x, y), "fisher_empirical", batch_size=4)
     assert_relative(dense(op), (g.T @ g / 6).numpy())
+
+
+def test_xtrace_is_exact_on_a_structured_low_rank_operator() -> None:
+    """A sketch of lower rank than its width holds the whole range: the trace is exact there
+    (R of the sketch's QR is singular, so the leave-one-out formula cannot be used)."""
+    assert xtrace(np.diag([1.0] * 5 + [0.0] * 195), 40).estimate == pytest.approx(5.0, rel=1e-12)
+    assert xtrace(np.zeros((200, 200)), 40).estimate == 0.0
+
+
+def test_hessian_and_ggn_of_padded_sequences_do_not_depend_on_the_chunking() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(4, 5)
+    x = torch.randn(6, 3, 4)
+    y = torch.randint(0, 5, (6, 3))
+    y[0, 1:] = -100
+    y[3, 0] = -100
+
+    def token_mean(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out.reshape(-1, 5), targets.reshape(-1), ignore_index=-100)
+
+    v = np.random.default_rng(0).normal(size=25)
+    for kind in ("hessian", "ggn"):
+        whole = curvature_operator(model, token_mean, (x, y), kind) @ v
+        chunked = curvature_operator(model, token_mean, (x, y), kind, batch_size=2) @ v
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-9, err_msg=kind)
+
+
+def test_the_operator_is_a_snapshot_of_the_weights() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    op = curvature_operator(model, F.cross_entropy, (x, y), "ggn")
+    v = np.ones(8)
+    before = op @ v
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    np.testing.assert_array_equal(op @ v, before)

@@ -154,3 +154,11 @@ def test_a_large_random_grid_equals_cripser_in_both_constructions() -> None:
         ours = sublevel_persistence(values, construction=construction)
         for mine, ref in zip(ours, cripser_diagrams(values, construction), strict=True):
             np.testing.assert_array_equal(canon(mine), ref)
+
+
+@pytest.mark.parametrize("construction", ["vertex", "top"])
+def test_an_all_infinite_grid_keeps_its_essential_class(construction: str) -> None:
+    """A fully diverged 3-D landscape (NaN read as +inf): one essential H0 class (inf, inf), as
+    GUDHI, the 2-D kernels and the merge tree give it."""
+    h0 = sublevel_persistence(np.full((3, 3, 3), np.inf), construction=construction)[0]
+    np.testing.assert_array_equal(h0, [[np.inf, np.inf]])

@@ -135,3 +135,11 @@ def test_errors() -> None:
         smad(np.zeros((3, 3)), contour_tree="full")
     with pytest.raises(InputError, match="NaN"):
         topological_profile(np.array([[0.0, np.nan]]))
+
+
+def test_smad_basins_break_ties_like_the_merge_tree() -> None:
+    """Two flat-bottomed basins: descent drains each plateau to one sink (the merge tree's two
+    leaves), so weighted SMAD counts two basins of six and four vertices, not eight sinks."""
+    values = np.array([[0, 0, 2, 1, 1], [0, 0, 2, 1, 1], [3, 3, 3, 3, 3]], dtype=float)
+    assert int((merge_tree(values).kind == 0).sum()) == 2
+    assert smad(values, weighted=True) == pytest.approx(0.8)

@@ -9,11 +9,18 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from axionlab.data.text import IGNORE_INDEX
 from axionlab.errors import InputError
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+
+def counted_targets(y: Tensor) -> int:
+    """How many targets a mean loss averages over: one per example for labels ``(B,)``, the
+    counted positions (target not -100) for per-token targets ``(B, T)``."""
+    return int((y != IGNORE_INDEX).sum()) if y.dim() >= 2 else int(y.shape[0])
 
 
 def is_pair(data: object) -> bool:

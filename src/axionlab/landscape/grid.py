@@ -80,7 +80,11 @@ def grid_bytes(steps: int, k: int, n_parameters: int, points_per_batch: int) -> 
     Returns
     -------
     int
-        Coefficient table and values (float64) plus one batch of parameter points.
+        Coefficient table and values (float64) plus one batch of parameter points. Not
+        counted: activations of a batch of points (``points_per_batch`` forward passes' worth)
+        and the first layer's cached affine terms (``(1 + k) × N × out_features`` floats), both
+        of which grow with the data rather than the grid; the budget bounds the grid's own
+        bookkeeping, not the whole run.
     """
     points = math.prod([steps] * k)
     return points * (3 * k + 2) * _FLOAT64 + points_per_batch * n_parameters * 4

@@ -24,6 +24,7 @@ from axionlab.landscape._common import (
     Data,
     LossFn,
     Params,
+    counted_targets,
     eval_semantics,
     flatten,
     forward,
@@ -67,6 +68,10 @@ class HessianOperator:
         self.n_examples = int(x.shape[0])
         size = batch_size or self.n_examples
         self.chunks = [(x[i : i + size], y[i : i + size]) for i in range(0, self.n_examples, size)]
+        # a chunk's mean loss counts as its share of the targets (tokens when per token), so the
+        # operator is that of the mean over all the data whatever the chunking
+        total = counted_targets(y)
+        self.weights = [counted_targets(yb) / total for _, yb in self.chunks]
         self.dim = sum(p.numel() for p in self.params.values())
         self.n_hvp = 0
 
@@ -75,8 +80,7 @@ class HessianOperator:
         out = [{k: torch.zeros_like(p) for k, p in self.params.items()} for _ in vectors]
         leaves = {k: p.clone().requires_grad_(True) for k, p in self.params.items()}
         with eval_semantics(self.model), torch.enable_grad():
-            for xb, yb in self.chunks:
-                weight = xb.shape[0] / self.n_examples
+            for (xb, yb), weight in zip(self.chunks, self.weights, strict=True):
                 loss = self.loss_fn(forward(self.model, leaves, self.constants, xb), yb) * weight
                 grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=True)
                 for i, v in enumerate(vectors):

@@ -10,7 +10,11 @@ statistics, no dropout) and never modified. Data are loaded once and cut into fi
 ``batch_size`` examples (memory only: no kind depends on it). With ``N`` examples, loss
 ``L(θ) = (1/N) Σ_n ℓ_n(θ)``, ``ℓ_n = loss_fn(f_θ(x_n), y_n)`` (the loss of one example; of one
 sequence for a language model, as in :mod:`axionlab.landscape.fisher`), outputs ``f_n = f_θ(x_n)``
-and ``J_n = ∂f_n/∂θ``:
+and ``J_n = ∂f_n/∂θ``. On per-token targets with ignored (-100) positions, ``hessian`` and
+``ggn`` are those of the loss training minimises, the token mean over all counted positions (each
+chunk weighted by its counted tokens), while the Fisher kinds stay per sequence (the EWC
+convention); without ignored positions the two coincide. The operator holds a copy of the weights
+at construction, so training the model afterwards does not move it:
 
 ==================== =======================================================================
 kind                 matrix
@@ -205,7 +209,7 @@ def _draw_labels(logits: Tensor, samples: int, generator: torch.Generator) -> li
 
 def _ggn(base: HessianOperator, loss_fn: LossFn) -> CurvatureOperator:
     model, constants = base.model, base.constants
-    chunks = [(x, y, x.shape[0] / base.n_examples) for x, y in base.chunks]
+    chunks = [(x, y, w) for (x, y), w in zip(base.chunks, base.weights, strict=True)]
 
     def outputs(p: Params, x: Tensor, y: Tensor) -> Tensor:
         return forward(model, p, constants, x)
@@ -549,9 +553,12 @@ def curvature_operator(
             max_examples=max_examples,
             generator=generator,
         )
-        return KFACOperator(split_parameters(model)[0], kfac)
+        return KFACOperator({k: v.clone() for k, v in split_parameters(model)[0].items()}, kfac)
     # HessianOperator also holds what every kind evaluates on: parameters, constants, chunks
     base = HessianOperator(model, loss_fn, data, batch_size=batch_size, max_examples=max_examples)
+    # a snapshot: the operator stays at this θ (with its drawn labels) if the model trains on
+    base.params = {k: v.clone() for k, v in base.params.items()}
+    base.constants = {k: v.clone() for k, v in base.constants.items()}
     if kind == "hessian":
         return _Hessian(base)
     if kind == "ggn":
@@ -633,6 +640,23 @@ def xtrace(
 
     y = apply(omega)
     q, r = torch.linalg.qr(y)
+    diagonal = r.diagonal().abs()
+    kept = diagonal > 1e-12 * max(float(diagonal.max()), 1e-300)
+    if not bool(kept.all()):
+        # rank(AΩ) < m: (almost surely) the sketch holds the whole range of A, so the trace is
+        # exact on it, tr(UᵀAU) over an orthonormal basis U of range(AΩ) (R is not invertible)
+        u, singular, _ = torch.linalg.svd(y, full_matrices=False)
+        basis = u[:, singular > 1e-12 * max(float(singular.max()), 1e-300)]
+        low_rank = float(torch.trace(basis.T @ apply(basis))) if basis.shape[1] else 0.0
+        return TraceEstimate(
+            estimate=low_rank,
+            std_error=0.0,
+            samples=np.zeros(0),
+            low_rank_part=low_rank,
+            method="xtrace",
+            n_hvp=m + int(basis.shape[1]),
+            seconds=time.perf_counter() - start,
+        )
     z = apply(q)  # A Q
     h = q.T @ z
     s = torch.linalg.inv(r).T

@@ -41,7 +41,6 @@ import torch
 from torch import Tensor, nn
 
 from axionlab.checks import check_count
-from axionlab.data.text import IGNORE_INDEX
 from axionlab.errors import InputError
 from axionlab.execute.distributed import DistributedSpec, Ranks, launch, shard_model
 from axionlab.landscape._common import (
@@ -49,6 +48,7 @@ from axionlab.landscape._common import (
     LossFn,
     Params,
     check_keys,
+    counted_targets,
     eval_semantics,
     materialize,
 )
@@ -174,11 +174,6 @@ def _moved(shards: Mapping[str, _Shard]) -> Iterator[Params]:
                 s.local.copy_(center[k])
 
 
-def _counted(y: Tensor) -> int:
-    """How many targets a mean loss averages over: examples, or counted (non -100) tokens."""
-    return int((y != IGNORE_INDEX).sum()) if y.dim() >= 2 else int(y.shape[0])
-
-
 @dataclass(frozen=True)
 class _Slice:
     """One rank's part of the data and the plan every rank of its group follows for it.
@@ -203,7 +198,7 @@ class _Slice:
             if xb.shape[0] == 0:
                 yield self.x[:1], self.y[:1], 0
             else:
-                yield xb, yb, _counted(yb)
+                yield xb, yb, counted_targets(yb)
 
 
 def _data_slice(
@@ -219,7 +214,9 @@ def _data_slice(
     largest = int(np.diff(bounds).max())
     size = min(batch_size or largest, largest)
     lo, hi = bounds[index], bounds[index + 1]
-    return _Slice(x[lo:hi].to(device), y[lo:hi].to(device), _counted(y), size, -(-largest // size))
+    return _Slice(
+        x[lo:hi].to(device), y[lo:hi].to(device), counted_targets(y), size, -(-largest // size)
+    )
 
 
 def _summed_loss(model: nn.Module, loss_fn: LossFn, part: _Slice) -> Tensor:

@@ -102,4 +102,7 @@ def _persistence_3d(array: NDArray[np.float64], construction: str, top_dim: int)
     dual = -np.pad(array, 1, constant_values=np.inf)
     dims = 2 - np.arange(3) <= top_dim
     b0, d0, b1, d1, b2, d2 = vertex_persistence(dual, stable_argsort(dual.ravel()), dims)
-    return [pairs(-d2, -b2), pairs(-d1, -b1), pairs(-d0, -b0)][: top_dim + 1]
+    h0 = pairs(-d2, -b2)
+    if not np.isinf(h0[:, 1]).any():  # an all-+inf grid: (inf, inf) was dropped as zero-length
+        h0 = concat(h0, np.array([[array.min(), np.inf]]))
+    return [h0, pairs(-d1, -b1), pairs(-d0, -b0)][: top_dim + 1]

@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from axionlab.checks import check_choice
+from axionlab.topology._kernels import stable_argsort
 from axionlab.topology.merge_tree import MergeTree, merge_tree
 
 CONTOUR_TREES = ("landscaper", "complete")
@@ -173,8 +174,13 @@ def _contour_tree_edges(
 
 
 def _descent_basins(array: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Steepest-descent sinks and, per vertex index, how many vertices flow to it."""
-    flat = array.ravel()
+    """Steepest-descent sinks and, per vertex index, how many vertices flow to it.
+
+    "Lower" is the merge tree's order, (value, index): ties are broken by grid index, so a
+    plateau drains to one sink, the leaf the merge tree has there.
+    """
+    flat = np.empty(array.size, dtype=np.int64)
+    flat[stable_argsort(array.ravel())] = np.arange(array.size)  # rank in (value, index) order
     index = np.arange(flat.size).reshape(array.shape)
     target = index.ravel().copy()
     lowest = flat.copy()
