@@ -47,7 +47,7 @@ def test_a_failing_rank_fails_the_job_with_its_rank(how: str) -> None:
 
 
 def test_bad_specs_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="must divide distributed.world_size"):
+    with pytest.raises(ConfigError, match=r"must divide distributed\.world_size"):
         DistributedSpec(world_size=3, replicas=2)
     with pytest.raises(ConfigError, match="launcher"):
         DistributedSpec(launcher="slurm")  # type: ignore[arg-type]
