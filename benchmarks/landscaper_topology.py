@@ -33,12 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from axionlab.landscape import loss_plane, random_directions
 from axionlab.repro import torch_generator
 from axionlab.topology import merge_tree, smad, sublevel_persistence, topological_profile
-from landscape import make_mlp, train
+from landscape import trained_digits_mlp
 
 HERE = Path(__file__).resolve().parent
 
@@ -77,11 +76,7 @@ def cpu(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
 
 
 def mlp_plane(steps: int) -> np.ndarray:
-    digits = load_digits()
-    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
-    y = torch.tensor(digits.target)
-    torch.manual_seed(0)  # weight init, as benchmarks/landscape.py
-    model = train(make_mlp(), x, y)
+    model, x, y = trained_digits_mlp()
     dirs = random_directions(model, 2, generator=torch_generator(0, "directions"))
     values = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=steps).values
     return np.asarray(values, dtype=np.float32).astype(np.float64)

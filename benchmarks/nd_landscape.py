@@ -22,14 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 from torch import nn
 
 from axionlab.execute import ProcessPoolExecutor
 from axionlab.landscape import random_directions
 from axionlab.landscape.grid import grid_bytes, loss_grid
 from axionlab.repro import torch_generator
-from landscape import make_mlp, timed, train  # benchmarks/landscape.py, beside this script
+from landscape import timed, trained_digits_mlp  # benchmarks/landscape.py, beside this one
 
 STRATEGIES = ("loop", "vmap", "auto")
 METHODS = ("plain", *STRATEGIES, "workers")
@@ -63,11 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     methods = args.methods.split(",")
     torch.set_num_threads(1)
-    digits = load_digits()
-    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
-    y = torch.tensor(digits.target)
-    torch.manual_seed(0)  # weight init, as benchmarks/landscape.py
-    model = train(make_mlp(), x, y)
+    model, x, y = trained_digits_mlp()
     dirs = random_directions(model, 3, generator=torch_generator(0, "directions"))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"MLP 64-256-256-10 ({n_params} parameters), digits 1797 examples, 3 directions\n")
