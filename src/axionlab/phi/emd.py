@@ -5,8 +5,9 @@ Hamming EMD between distributions on ``{0, 1}^p`` is solved through its Kantorov
 a graph incidence matrix, so the optimum is attained at an integer vertex of that polytope: a
 function whose tight edges (``|f(x) − f(y)| = 1``) connect the cube. For ``p ≤ 4`` we enumerate
 those vertices (2, 6, 38 and 990 of them for p = 1..4) and the EMD of a whole batch of differences
-is one matrix product. Larger cubes are solved in the primal as a min-cost flow on the cube's
-edges: successive shortest paths with integer potentials (Ahuja, Magnanti & Orlin 1993, §9.7),
+is one matrix product. Larger cubes, and every minimum over rows, are solved in the primal as a
+min-cost flow on the cube's edges: successive shortest paths with integer potentials, several
+paths per Dijkstra (the primal-dual algorithm; Ahuja, Magnanti & Orlin 1993, §9.7-9.8), the
 Dijkstra on a bucket queue of bitsets (Dial 1969), compiled. A minimum over many rows (the
 partitions of one purview) solves rows in increasing order of the coordinate-function bound and
 skips those that the optimal dual of an already solved row bounds above the running minimum.
@@ -84,31 +85,41 @@ def _workspace(n, p):  # type: ignore[no-untyped-def]
         np.empty((n, p)),  # flow[u, i]: mass on the arc u -> u ^ (1 << i)
         np.empty(n, np.int64),  # potential
         np.empty(n, np.int64),  # dist (reduced costs)
-        np.empty(n, np.bool_),  # settled
-        np.empty(n, np.int64),  # prev
-        np.empty(n, np.int64),  # prev_bit
+        np.empty(n, np.bool_),  # settled (Dijkstra), then dead end (path search)
+        np.empty(n, np.bool_),  # on the current path
+        np.empty(n, np.int64),  # next arc to try from each node
+        np.empty(n + 1, np.int64),  # path nodes
+        np.empty(n + 1, np.int64),  # path[k] -> path[k + 1] is along bit path_bit[k]
         np.empty((2 * p + 1, (n + 63) // 64), np.uint64),  # buckets[d]: bitset of nodes at d
     )
 
 
 @njit(cache=True)
-def _nearest_deficit(s, p, work):  # type: ignore[no-untyped-def]
-    """Dijkstra on reduced costs from ``s`` to the first settled deficit node (or -1).
+def _reduced_cost(u, i, flow, potential):  # type: ignore[no-untyped-def]
+    """Reduced cost of moving mass ``u -> u ^ (1 << i)``: cancelling opposite flow (−1) first."""
+    v = u ^ (1 << i)
+    return (-1 if flow[v, i] > _EPS else 1) + potential[u] - potential[v]
+
+
+@njit(cache=True)
+def _reprice(p, work):  # type: ignore[no-untyped-def]
+    """Dijkstra from all excess nodes to the nearest deficit; potentials += min(dist, that dist).
 
     Reduced costs are non-negative integers and no reduced distance exceeds 2p (a residual path
     costs at most the Hamming distance, and feasible potentials differ by at most the distance
-    back), so the queue is 2p + 1 buckets of bitsets. Taking the lowest index in the lowest bucket
-    settles nodes in the order of a linear scan for the first minimum, so paths, flows and their
-    rounding are those of the plain O(n²) Dijkstra.
+    back), so the queue is 2p + 1 buckets of bitsets. Returns False when no deficit is reachable.
     """
-    excess, flow, potential, dist, settled, prev, prev_bit, buckets = work
+    excess, flow, potential, dist, settled = work[0], work[1], work[2], work[3], work[4]
+    buckets = work[9]
     dist[:] = _UNREACHED
     settled[:] = False
     buckets[:] = 0
-    dist[s] = 0
-    buckets[0, s >> 6] = np.uint64(1) << np.uint64(s & 63)
-    level = 0
-    while level < buckets.shape[0]:
+    for s in range(excess.shape[0]):
+        if excess[s] > _EPS:
+            dist[s] = 0
+            buckets[0, s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+    level, reach = 0, -1
+    while level < buckets.shape[0] and reach < 0:
         u = -1
         for w in range(buckets.shape[1]):
             word = buckets[level, w]
@@ -121,69 +132,109 @@ def _nearest_deficit(s, p, work):  # type: ignore[no-untyped-def]
             continue
         settled[u] = True
         if excess[u] < -_EPS:
-            return u
+            reach = dist[u]
+            continue
         for i in range(p):
             v = u ^ (1 << i)
-            if settled[v]:
-                continue
-            arc_cost = -1 if flow[v, i] > _EPS else 1
-            d = dist[u] + arc_cost + potential[u] - potential[v]
-            if d < dist[v]:
+            d = dist[u] + _reduced_cost(u, i, flow, potential)
+            if not settled[v] and d < dist[v]:
                 bit = np.uint64(1) << np.uint64(v & 63)
                 if dist[v] != _UNREACHED:
                     buckets[dist[v], v >> 6] &= ~bit
                 buckets[d, v >> 6] |= bit
                 dist[v] = d
-                prev[v] = u
-                prev_bit[v] = i
-    return -1
+    for v in range(excess.shape[0]):
+        potential[v] += dist[v] if settled[v] else reach
+    return reach >= 0
+
+
+@njit(cache=True)
+def _admissible_path(s, p, work):  # type: ignore[no-untyped-def]
+    """Depth-first path of zero reduced cost from ``s`` to a deficit; its last index, or -1."""
+    excess, flow, potential = work[0], work[1], work[2]
+    dead, on_path, next_arc, path, path_bit = work[4], work[5], work[6], work[7], work[8]
+    top = 0
+    path[0] = s
+    on_path[s] = True
+    while top >= 0 and excess[path[top]] >= -_EPS:
+        u = path[top]
+        while next_arc[u] < p:
+            i = next_arc[u]
+            v = u ^ (1 << i)
+            if not dead[v] and not on_path[v] and _reduced_cost(u, i, flow, potential) == 0:
+                break
+            next_arc[u] += 1
+        if next_arc[u] < p:
+            path_bit[top] = next_arc[u]
+            top += 1
+            path[top] = u ^ (1 << next_arc[u])
+            on_path[path[top]] = True
+        else:  # no way on from u in this phase
+            dead[u] = True
+            on_path[u] = False
+            top -= 1
+            if top >= 0:
+                next_arc[path[top]] += 1
+    return top
+
+
+@njit(cache=True)
+def _augment(p, work):  # type: ignore[no-untyped-def]
+    """Push from every excess node along admissible paths until none is left in this phase.
+
+    Pushing along zero-reduced-cost arcs keeps every residual reduced cost non-negative, so each
+    phase keeps the optimality conditions of successive shortest paths.
+    """
+    excess, flow = work[0], work[1]
+    dead, on_path, next_arc, path, path_bit = work[4], work[5], work[6], work[7], work[8]
+    dead[:] = False
+    on_path[:] = False
+    next_arc[:] = 0
+    for s in range(excess.shape[0]):
+        while excess[s] > _EPS and not dead[s]:
+            top = _admissible_path(s, p, work)
+            if top < 0:
+                break
+            t = path[top]
+            push = min(excess[s], -excess[t])
+            for k in range(top):
+                if flow[path[k + 1], path_bit[k]] > _EPS:
+                    push = min(push, flow[path[k + 1], path_bit[k]])
+            for k in range(top):
+                u, v, i = path[k], path[k + 1], path_bit[k]
+                if flow[v, i] > _EPS:
+                    flow[v, i] -= push
+                    if flow[v, i] <= _EPS:
+                        flow[v, i] = 0.0
+                else:
+                    flow[u, i] += push
+                on_path[v] = False
+            on_path[s] = False
+            excess[s] -= push
+            excess[t] += push
+            if abs(excess[s]) <= _EPS:
+                excess[s] = 0.0
+            if abs(excess[t]) <= _EPS:
+                excess[t] = 0.0
 
 
 @njit(cache=True)
 def _transport(diff, p, work):  # type: ignore[no-untyped-def]
-    """Exact Hamming EMD of one difference row by successive shortest paths on the p-cube.
+    """Exact Hamming EMD of one difference row by a primal-dual min-cost flow on the p-cube.
 
     Hamming distance is the shortest-path metric of the cube graph, so the transport problem is an
-    uncapacitated min-cost flow on its ``p 2^(p-1)`` unit-cost edges. Each step pushes from the
-    node of largest excess along a shortest path (reduced costs, cancelling opposite flow first at
-    arc cost −1) to the nearest deficit. On return ``work[2]`` holds integer potentials ``π`` with
-    ``−π`` an optimal 1-Lipschitz dual: it bounds the EMD of any other row from below.
+    uncapacitated min-cost flow on its ``p 2^(p-1)`` unit-cost edges. Each phase reprices by a
+    Dijkstra from all excess nodes and then pushes along every admissible path (successive
+    shortest paths, several per phase); path costs are integers in 1..p, so there are few phases.
+    On return ``work[2]`` holds integer potentials ``π`` with ``−π`` an optimal 1-Lipschitz dual:
+    it bounds the EMD of any other row from below.
     """
-    excess, flow, potential, dist, settled, prev, prev_bit, _ = work
+    excess, flow, potential = work[0], work[1], work[2]
     excess[:] = diff
     flow[:] = 0.0
     potential[:] = 0
-    while True:
-        s = np.argmax(excess)
-        if excess[s] <= _EPS:
-            break
-        t = _nearest_deficit(s, p, work)
-        if t < 0:  # unbalanced input: nothing left to send the excess to
-            break
-        for v in range(diff.shape[0]):
-            potential[v] += dist[v] if settled[v] else dist[t]
-        push = min(excess[s], -excess[t])
-        v = t
-        while v != s:
-            if flow[v, prev_bit[v]] > _EPS:
-                push = min(push, flow[v, prev_bit[v]])
-            v = prev[v]
-        v = t
-        while v != s:
-            u, i = prev[v], prev_bit[v]
-            if flow[v, i] > _EPS:
-                flow[v, i] -= push
-                if flow[v, i] <= _EPS:
-                    flow[v, i] = 0.0
-            else:
-                flow[u, i] += push
-            v = u
-        excess[s] -= push
-        excess[t] += push
-        if abs(excess[s]) <= _EPS:
-            excess[s] = 0.0
-        if abs(excess[t]) <= _EPS:
-            excess[t] = 0.0
+    while excess.max() > _EPS and _reprice(p, work):
+        _augment(p, work)
     return flow.sum()
 
 
@@ -198,8 +249,30 @@ def _hamming_emd_ssp(diffs, p):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _hamming_emd_ssp_min(diffs, p, lower):  # type: ignore[no-untyped-def]
-    """Minimum exact EMD over rows, in increasing order of the valid lower bounds ``lower``.
+def _coordinate_bounds(diffs, p):  # type: ignore[no-untyped-def]
+    """``Σ_i |marginal gap_i|`` per row: the EMD lower bound of the coordinate functions ±x_i.
+
+    The gap of the top bit is the sum of the upper half; folding the halves together leaves a
+    (p−1)-cube with the same gaps on the lower bits.
+    """
+    out = np.zeros(diffs.shape[0])
+    folded = np.empty(diffs.shape[1])
+    for r in range(diffs.shape[0]):
+        folded[:] = diffs[r]
+        half = diffs.shape[1] // 2
+        while half:
+            gap = 0.0
+            for x in range(half):
+                gap += folded[half + x]
+                folded[x] += folded[half + x]
+            out[r] += abs(gap)
+            half //= 2
+    return out
+
+
+@njit(cache=True)
+def _hamming_emd_ssp_min(diffs, p):  # type: ignore[no-untyped-def]
+    """Minimum exact EMD over rows, in increasing order of their coordinate bounds.
 
     Rows are solved until the next bound reaches the running minimum; a row is skipped when the
     optimal dual of an earlier solved row already bounds it there (duals are 1-Lipschitz, so
@@ -210,6 +283,7 @@ def _hamming_emd_ssp_min(diffs, p, lower):  # type: ignore[no-untyped-def]
     duals = np.empty((_MAX_DUALS, n))
     n_duals = 0
     best = np.inf
+    lower = _coordinate_bounds(diffs, p)
     for r in np.argsort(lower, kind="mergesort"):
         if lower[r] >= best - _SLACK:
             break
@@ -235,10 +309,7 @@ def hamming_emd_batch(diffs: Array, p: int) -> Array:
 
 def hamming_emd_min(diffs: Array, p: int) -> float:
     """``min`` over rows of the Hamming EMD, solving as few exact transports as the bounds allow."""
-    # the coordinate functions ±x_i give the cheap bound Σ_i |marginal gap_i|
-    states = (np.arange(2**p)[:, None] >> np.arange(p)[None, :]) & 1
-    lower = np.abs(diffs @ states).sum(axis=1)
-    return float(_hamming_emd_ssp_min(np.ascontiguousarray(diffs, dtype=np.float64), p, lower))
+    return float(_hamming_emd_ssp_min(np.ascontiguousarray(diffs, dtype=np.float64), p))
 
 
 def transport_cost(source: Array, target: Array, cost: Array) -> float:
