@@ -1,9 +1,10 @@
-"""Wall time of exact IIT 3.0 Φ (axionlab.phi.iit_phi) for 3-6 nodes, and PyPhi where it runs.
+"""Wall and CPU time of exact IIT 3.0 Φ (axionlab.phi.iit_phi) for 3-6 nodes, and PyPhi.
 
 Networks: the three 3-node reference systems, then random logic networks (each node a random
 Boolean function of all nodes, seeded through axionlab.repro) in a reachable state. PyPhi 1.2.0
 is timed only when asked (``--pyphi``) and importable; it needs a shim for Python ≥ 3.10 (see
-docs/benchmarks/phi.md).
+docs/benchmarks/phi.md). Each row carries wall seconds, CPU seconds of this process
+(``time.process_time``, all its threads) and the 1-minute load average when it finished.
 
     python benchmarks/phi.py [--max-nodes 6] [--pyphi] [--out results.json]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 
@@ -75,14 +77,15 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for name, tpm, state in _cases(args.max_nodes):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         res = iit_phi(tpm, state)
-        ours = time.perf_counter() - start
         row = {
             "system": name,
             "state": state,
             "phi": res.phi,
-            "seconds": ours,
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu,
+            "load_average": os.getloadavg()[0],
             "concepts": len(res.concepts),
         }
         if args.pyphi and tpm.shape[1] <= args.pyphi_max_nodes:
