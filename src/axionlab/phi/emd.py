@@ -313,7 +313,11 @@ def hamming_emd_min(diffs: Array, p: int) -> float:
 
 
 def transport_cost(source: Array, target: Array, cost: Array) -> float:
-    """Optimal transport cost between non-negative masses of equal total (balanced EMD)."""
+    """Optimal transport cost between non-negative masses of equal total (balanced EMD).
+
+    HiGHS without presolve: on these small dense transports presolve costs as much
+    as the solve and the optimum is the same (to 1e-14 on the 6-node benchmark's 62 cuts).
+    """
     a, b = source.shape[0], target.shape[0]
     rows = scipy.sparse.kron(scipy.sparse.eye(a), np.ones((1, b)))
     cols = scipy.sparse.kron(np.ones((1, a)), scipy.sparse.eye(b))
@@ -324,5 +328,6 @@ def transport_cost(source: Array, target: Array, cost: Array) -> float:
         b_eq=np.concatenate([source, target]),
         bounds=(0, None),
         method="highs",
+        options={"presolve": False},
     )
     return float(res.fun)
