@@ -214,7 +214,11 @@ OPTIONS = {
 EMBEDDING = "model.transformer.wte.weight"
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+SEQUENCE_REFUSED = {"ewc_kfac"}
+"""KFAC assumes (B, C) classifier outputs: it refuses per-token targets in one line."""
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - SEQUENCE_REFUSED))
 def test_every_strategy_runs_a_token_stream_and_reaches_the_embedding(name: str) -> None:
     stream = [_token_task(0, seed=10), _token_task(1, seed=20)]
     strategy = build_strategy(name, **OPTIONS.get(name, {}))
@@ -297,3 +301,18 @@ def test_forgetting_curve_prose_to_code(tmp_path) -> None:  # type: ignore[no-un
         np.testing.assert_array_equal(arrays["delta_loss"], delta)
         outcomes[name] = delta[-1]
     assert outcomes["naive"] > 0  # code fine-tuning raises the prose loss
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCE_REFUSED))
+def test_strategies_for_classifiers_refuse_a_token_stream(name: str) -> None:
+    stream = [_token_task(0, seed=10), _token_task(1, seed=20)]
+    config = TrainConfig(optimizer="adam", lr=1e-3, steps=2, batch_size=4)
+    with pytest.raises(InputError, match="per-token|sequence|\\(B, C\\)"):
+        run_stream(
+            lambda outputs: HFLogits(_gpt2(vocab=outputs)),
+            stream,
+            build_strategy(name),
+            config,
+            scenario="class_il",
+            generator=torch.Generator().manual_seed(0),
+        )
