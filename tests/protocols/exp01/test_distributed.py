@@ -68,12 +68,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     ]
 
 
-def test_plane_and_task_b_are_the_same_at_world_sizes_1_and_2(
-    tmp_path: Path, demo: list[str]
-) -> None:
-    runs = {world: tmp_path / f"runs{world}" for world in (1, 2)}
-    for world, root in runs.items():
-        assert main(["run", str(_config(tmp_path, world)), "--runs-dir", str(root), *demo]) == 0
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, demo: list[str]) -> dict[int, Path]:
+    """EXP-01 through the CLI with every phase distributed over 1 and over 2 spawned ranks."""
+    root = tmp_path_factory.mktemp("exp01-distributed")
+    out = {world: root / f"runs{world}" for world in (1, 2)}
+    for world, where in out.items():
+        assert main(["run", str(_config(root, world)), "--runs-dir", str(where), *demo]) == 0
+    return out
+
+
+def test_plane_and_task_b_are_the_same_at_world_sizes_1_and_2(runs: dict[int, Path]) -> None:
     one, two = _plane(runs[1]), _plane(runs[2])
     np.testing.assert_array_equal(one["alphas"], two["alphas"])
     np.testing.assert_allclose(two["values"], one["values"], rtol=1e-5, atol=0)
@@ -88,14 +93,17 @@ def test_plane_and_task_b_are_the_same_at_world_sizes_1_and_2(
     np.testing.assert_allclose(two["delta_loss"], one["delta_loss"], rtol=0, atol=1e-4)
 
 
-def test_torchrun_world_runs_the_same_plane(tmp_path: Path, demo: list[str]) -> None:
-    spawned = tmp_path / "spawned"
-    assert main(["run", str(_config(tmp_path, 2)), "--runs-dir", str(spawned), *demo]) == 0
-    runs = tmp_path / "torchrun"
+def test_torchrun_world_runs_the_same_phases(
+    tmp_path: Path, demo: list[str], runs: dict[int, Path]
+) -> None:
+    out = tmp_path / "torchrun"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += ["-m", "axionlab.cli", "run", str(_config(tmp_path, 2)), "--runs-dir", str(runs), *demo]
+    cmd += ["-m", "axionlab.cli", "run", str(_config(tmp_path, 2)), "--runs-dir", str(out), *demo]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "AXIONLAB_BACKEND": "gloo"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert len(list((runs / "exp01").iterdir())) == 1  # rank 0 alone wrote the run store
-    np.testing.assert_allclose(_plane(runs)["values"], _plane(spawned)["values"], rtol=1e-6, atol=0)
+    assert len(list((out / "exp01").iterdir())) == 1  # rank 0 alone wrote the run store
+    np.testing.assert_allclose(_plane(out)["values"], _plane(runs[2])["values"], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(_curve(out)["loss"], _curve(runs[2])["loss"], rtol=1e-5, atol=0)
+    got, want = _curvature(out), _curvature(runs[2])
+    assert got["hessian_top_eig"] == pytest.approx(want["hessian_top_eig"], rel=1e-6)
