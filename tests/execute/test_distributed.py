@@ -61,3 +61,15 @@ def test_ray_train_runs_the_same_job() -> None:
     pytest.importorskip("ray.train.torch")
     result = launch(_coordinates, 10, DistributedSpec(world_size=2, replicas=2, launcher="ray"))
     assert result == launch(_coordinates, 10, DistributedSpec(world_size=2, replicas=2))
+
+
+def _returns_a_tensor(ranks: Ranks, payload: None) -> torch.Tensor:
+    return torch.ones(2)
+
+
+def test_a_result_is_data_only() -> None:
+    """Results come back through a restricted unpickler: arrays yes, anything callable no."""
+    import pickle
+
+    with pytest.raises(pickle.UnpicklingError, match="return arrays, not tensors"):
+        launch(_returns_a_tensor, None, DistributedSpec(world_size=1))

@@ -185,8 +185,7 @@ def launch(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpec) -> R:
         except ProcessException as err:
             rank, reason = _first_failure(err, Path(tmp))
             raise DistributedJobError(f"rank {rank} of {spec.world_size} failed: {reason}") from err
-        with result_file.open("rb") as f:
-            result: R = pickle.load(f)  # written by our own rank 0 above
+        result: R = _load_result(result_file)
         return result
 
 
@@ -388,8 +387,7 @@ def _launch_on_ray(fn: Callable[[Ranks, P], R], payload: P, spec: DistributedSpe
         if result.checkpoint is None:
             raise DistributedJobError("the Ray job ended without rank 0's result")
         with result.checkpoint.as_directory() as directory:
-            with (Path(directory) / "result.pkl").open("rb") as f:
-                value: R = pickle.load(f)  # written by our own rank 0
+            value: R = _load_result(Path(directory) / "result.pkl")
         return value
 
 
@@ -406,6 +404,51 @@ def _ray_rank(config: dict[str, bytes]) -> None:
                 pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
             checkpoint = Checkpoint.from_directory(directory)
         ray.train.report({"rank0_result": 1}, checkpoint=checkpoint)  # every rank, once
+
+
+_RESULT_GLOBALS = {
+    ("copyreg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("builtins", "object"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """Results hold data only: axionlab's result classes, NumPy arrays and builtin containers.
+
+    A result file crosses a directory other processes can write (a Ray storage path may be
+    shared), so unpickling it may build those classes and call nothing else: no function, no
+    torch storage (whose loader would unpickle again without restriction)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _RESULT_GLOBALS or module.startswith("numpy.dtypes"):
+            return super().find_class(module, name)
+        if module.startswith("axionlab."):
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise pickle.UnpicklingError(
+            f"a collective job's result may hold axionlab result classes, NumPy arrays and "
+            f"builtin containers only, not {module}.{name} (return arrays, not tensors)"
+        )
+
+
+def _load_result(path: Path) -> Any:
+    with path.open("rb") as f:
+        return _ResultUnpickler(f).load()
 
 
 def _free_port() -> int:
