@@ -92,7 +92,12 @@ def _serving_rank(config: RunConfig) -> bool:
     """Under torchrun, join its world; a non-zero rank serves rank 0's collective jobs (the
     sharded phases) until rank 0 is done, and only rank 0 runs the protocol and writes."""
     from axionlab.errors import ConfigError
-    from axionlab.execute.distributed import init_from_environment, launched_by_torchrun, serve
+    from axionlab.execute.distributed import (
+        init_from_environment,
+        launched_by_torchrun,
+        leave_world,
+        serve,
+    )
 
     if not launched_by_torchrun():
         return False
@@ -105,13 +110,16 @@ def _serving_rank(config: RunConfig) -> bool:
     if init_from_environment() == 0:
         return False
     serve()
+    leave_world()
     return True
 
 
 def _release_ranks() -> None:
-    from axionlab.execute.distributed import stop_serving
+    from axionlab.execute.distributed import launched_by_torchrun, leave_world, stop_serving
 
-    stop_serving()
+    if launched_by_torchrun():
+        stop_serving()
+        leave_world()
 
 
 def _preflight(config: RunConfig) -> None:

@@ -207,6 +207,16 @@ def stop_serving() -> None:
         dist.broadcast_object_list([_STOP], src=0, group=_control_group())
 
 
+def leave_world() -> None:
+    """End this rank's part of a torchrun world: wait for every rank, then tear the process
+    group down (a process exiting with gloo's threads still alive can abort in C++'s
+    ``std::terminate``)."""
+    if dist.is_initialized():
+        dist.barrier(group=_control_group())
+        _CONTROL.clear()
+        dist.destroy_process_group()
+
+
 def _run_world_rank(job: bytes, spec: DistributedSpec) -> Any:
     """One rank of a job in a torchrun world, on its own unpickled copy of the job (rank 0
     included: the caller's objects are never sharded or trained). A rank that fails cannot
