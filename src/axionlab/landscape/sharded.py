@@ -185,6 +185,7 @@ class _Slice:
     x: Tensor
     y: Tensor
     total: int  # counted targets of the whole data: the normaliser of the mean loss
+    n_examples: int  # examples of the whole data
     size: int  # examples per pass
     chunks: int
 
@@ -215,7 +216,12 @@ def _data_slice(
     size = min(batch_size or largest, largest)
     lo, hi = bounds[index], bounds[index + 1]
     return _Slice(
-        x[lo:hi].to(device), y[lo:hi].to(device), counted_targets(y), size, -(-largest // size)
+        x[lo:hi].to(device),
+        y[lo:hi].to(device),
+        counted_targets(y),
+        int(x.shape[0]),
+        size,
+        -(-largest // size),
     )
 
 
@@ -259,7 +265,7 @@ def _points(
             values[p] = total / part.total
     # each point was filled by one replica (the others hold 0; nan + 0 stays nan)
     ranks.all_reduce(values, "replicate")
-    return values.cpu().numpy(), int(materialize(data, None, torch.device("cpu"))[0].shape[0])
+    return values.cpu().numpy(), part.n_examples
 
 
 def sharded_loss_plane(
