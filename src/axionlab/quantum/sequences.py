@@ -10,7 +10,7 @@ noise channel on every qubit. The start state is ``|+>^{⊗n}`` so that the diag
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -23,12 +23,12 @@ from axionlab.checks import check_choice, check_count, check_probability
 from axionlab.errors import InputError
 from axionlab.quantum.channels import (
     amplitude_damping_kraus,
-    apply_local_superoperator,
     dephasing_kraus,
     depolarizing_kraus,
     kraus_superoperator,
 )
 from axionlab.quantum.circuits import POOLS, Layer, apply_layer, draw_pool, layer_unitary
+from axionlab.quantum.fused import run_sequences
 from axionlab.quantum.operators import frame_potential, mean_commutator_norm
 from axionlab.quantum.states import (
     density_matrix,
@@ -41,6 +41,7 @@ from axionlab.quantum.states import (
 
 NOISE_MODELS = ("none", "depolarizing", "dephasing", "amplitude_damping")
 ORDERINGS = ("fixed", "random", "reversed")
+_BATCH_BYTES = 2**26
 
 
 class DecayFit(NamedTuple):
@@ -223,14 +224,21 @@ def ordered_indices(m: int, k: int, ordering: str, generator: torch.Generator) -
 def run_sequence(
     rho: Tensor, layers: Sequence[Layer], indices: Sequence[int], noise_superop: Tensor | None
 ) -> Tensor:
-    """For each ``i`` in ``indices``: apply ``layers[i]``, then the noise on every qubit."""
-    for i in indices:
-        rho = apply_layer(rho, layers[i])
-        if noise_superop is not None:
-            n = layers[i].n_qubits
-            for q in range(n):
-                rho = apply_local_superoperator(rho, noise_superop, [q], n)
-    return rho
+    """For each ``i`` in ``indices``: apply ``layers[i]``, then the noise on every qubit.
+
+    One row of :func:`~axionlab.quantum.fused.run_sequences` (fused layers, Pauli coordinates).
+    """
+    return run_sequences(rho, layers, [indices], noise_superop)[0]
+
+
+def _final_states(
+    rho: Tensor, layers: Sequence[Layer], rows: Sequence[Sequence[int]], superop: Tensor | None
+) -> Iterator[Tensor]:
+    # Rows are run together up to _BATCH_BYTES of states, so small registers take one batched
+    # call while large ones hold no more density matrices than one at a time.
+    step = max(1, _BATCH_BYTES // (16 * rho.numel()))
+    for start in range(0, len(rows), step):
+        yield from run_sequences(rho, layers, rows[start : start + step], superop)
 
 
 def sequence_experiment(
@@ -286,21 +294,19 @@ def sequence_experiment(
     psi0 = plus_state(n_qubits, dtype=dtype, device=generator.device)
     rho0 = density_matrix(psi0)
 
-    rows: list[list[float]] = []
+    runs: list[list[int]] = []  # per length: the ordering, then the random ones, in draw order
     for m in lengths:
-        idx = ordered_indices(m, diversity, ordering, generator)
-        rho = run_sequence(rho0, layers, idx, superop)
+        runs.append(ordered_indices(m, diversity, ordering, generator))
+        runs += [ordered_indices(m, diversity, "random", generator) for _ in range(n_orderings)]
+    finals = _final_states(rho0, layers, runs, superop)
+
+    rows: list[list[float]] = []
+    for idx in runs[:: n_orderings + 1]:
+        rho = next(finals)
         psi = psi0
         for i in idx:
             psi = apply_layer(psi, layers[i])
-        outs = torch.stack(
-            [
-                run_sequence(
-                    rho0, layers, ordered_indices(m, diversity, "random", generator), superop
-                )
-                for _ in range(n_orderings)
-            ]
-        )  # (R, d, d)
+        outs = torch.stack([next(finals) for _ in range(n_orderings)])  # (R, d, d)
         pair_td = [
             float(trace_distance(outs[i], outs[j]))
             for i in range(n_orderings)
