@@ -65,7 +65,7 @@ def test_matches_gudhi_and_tiled_matches_monolithic(
 @pytest.mark.parametrize("seed", range(3))
 def test_smooth_odd_shapes_match_gudhi_across_cache_tiles(construction: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    rows, cols = rng.integers(130, 300, size=2)  # larger than the 128 x 128 cache tile
+    rows, cols = rng.integers(170, 330, size=2)  # larger than the 160 x 160 cache tile
     y, x = np.mgrid[0:rows, 0:cols] / 17.0
     values = np.sin(x + seed) * np.cos(0.7 * y) + 0.3 * np.sin(2.3 * x * y / 40)
     values = np.round(values, 2)  # plateaus and ties

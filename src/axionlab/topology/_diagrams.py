@@ -43,4 +43,6 @@ def pairs(births: ArrayLike, deaths: ArrayLike) -> Diagram:
 
 def concat(*diagrams: Diagram) -> Diagram:
     """Concatenate ``(n_i, 2)`` diagrams into one."""
-    return np.concatenate([np.reshape(d, (-1, 2)) for d in diagrams], axis=0).astype(np.float64)
+    return np.concatenate([np.reshape(d, (-1, 2)) for d in diagrams], axis=0).astype(
+        np.float64, copy=False
+    )

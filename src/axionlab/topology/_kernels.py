@@ -1,4 +1,4 @@
-"""Numba kernels for sublevel-set H0 on grids and graphs (union-find with the elder rule).
+"""Numba kernels for sublevel-set H0 on grids (union-find with the elder rule).
 
 Every kernel processes cells in the total order ``(value, index)`` (ascending) or its exact reverse
 (descending, used for the dual pass of H1), and breaks ties between roots with the same order, so
@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 _RADIX_BITS = 11
 _RADIX_SIZE = 1 << _RADIX_BITS
 _RADIX_PASSES = 6  # 6 * 11 >= 64
 
 
-@njit(cache=True)
-def stable_argsort(values):  # type: ignore[no-untyped-def]
-    """Stable ascending argsort of a float64 vector (LSD radix sort on order-preserving keys)."""
-    n = values.size
-    keys = np.empty(n, np.uint64)
-    bits = values.view(np.uint64)
+@njit(cache=True, inline="always")
+def _key(value, bits):  # type: ignore[no-untyped-def]
+    """Unsigned key of a float64 ``value`` with bit pattern ``bits``, in the order of the values
+    (-0.0 and 0.0 share one key)."""
     sign = np.uint64(1) << np.uint64(63)
-    for i in range(n):
-        b = bits[i]
-        if values[i] == 0.0:  # -0.0 and 0.0 are equal values: give them one key
-            b = np.uint64(0)
-        keys[i] = ~b if b & sign else b | sign
+    b = np.uint64(0) if value == 0.0 else bits
+    return ~b if b & sign else b | sign
+
+
+@njit(cache=True)
+def _float_keys(values):  # type: ignore[no-untyped-def]
+    keys = np.empty(values.size, np.uint64)
+    bits = values.view(np.uint64)
+    for i in range(values.size):
+        keys[i] = _key(values[i], bits[i])
+    return keys
+
+
+@njit(cache=True)
+def _radix_sort(keys, payload):  # type: ignore[no-untyped-def]
+    """``payload`` stably sorted by the unsigned ``keys`` (LSD radix sort; both are overwritten)."""
+    n = keys.size
     counts = np.zeros((_RADIX_PASSES, _RADIX_SIZE), np.int64)
     mask = np.uint64(_RADIX_SIZE - 1)
     for i in range(n):
         k = keys[i]
         for p in range(_RADIX_PASSES):
             counts[p, (k >> np.uint64(p * _RADIX_BITS)) & mask] += 1
-    order = np.arange(n).astype(np.int64)
-    tmp_keys = np.empty(n, np.uint64)
-    tmp_order = np.empty(n, np.int64)
+    tmp_keys = np.empty_like(keys)
+    tmp_payload = np.empty_like(payload)
     offsets = np.empty(_RADIX_SIZE, np.int64)
     for p in range(_RADIX_PASSES):
         shift = np.uint64(p * _RADIX_BITS)
@@ -51,19 +61,16 @@ def stable_argsort(values):  # type: ignore[no-untyped-def]
             j = offsets[d]
             offsets[d] = j + 1
             tmp_keys[j] = k
-            tmp_order[j] = order[i]
+            tmp_payload[j] = payload[i]
         keys, tmp_keys = tmp_keys, keys
-        order, tmp_order = tmp_order, order
-    return order
+        payload, tmp_payload = tmp_payload, payload
+    return payload
 
 
-@njit(cache=True, inline="always")
-def _older(vals, ids, a, b, descending):  # type: ignore[no-untyped-def]
-    va = vals[a]
-    vb = vals[b]
-    if descending:
-        return va > vb or (va == vb and ids[a] > ids[b])
-    return va < vb or (va == vb and ids[a] < ids[b])
+@njit(cache=True)
+def stable_argsort(values):  # type: ignore[no-untyped-def]
+    """Stable ascending argsort of a float64 vector."""
+    return _radix_sort(_float_keys(values), np.arange(values.size))
 
 
 @njit(cache=True, inline="always")
@@ -74,9 +81,9 @@ def _find(parent, x):  # type: ignore[no-untyped-def]
     return x
 
 
-# In ``tile_h0`` a root stores ``-3 - t`` (t = the step at which its component was born; -2 for
-# the frame node), so the elder of two roots is found without touching the values, and -1 marks an
-# unprocessed cell.
+# A root stores ``-3 - t`` (t = the step at which its component was born; -2 for the frame node of
+# ``tile_h0``), so the elder of two roots is found without touching the values; in the merge tree's
+# union-find -1 marks an unprocessed cell.
 _UNSEEN = -1
 
 
@@ -93,92 +100,168 @@ def _find_root(parent, x):  # type: ignore[no-untyped-def]
         x = gp
 
 
-@njit(cache=True)
-def tile_h0(values, descending, conn8, frame, r0, c0, nrows, ncols):  # type: ignore[no-untyped-def]
-    """H0 of one C-contiguous tile ``values`` (h, w) of an (nrows, ncols) grid with corner (r0, c0).
+# A cell's neighbours as (row, column) steps around it, bit b for step b: consecutive ones are
+# adjacent, and every other one (the odd bits) is an axis neighbour. Steps 0-2 and 7 point to
+# lower indices.
+_STEPS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+_AXES = np.uint32(0b10101010)
 
-    Cells are processed in ``(value, index)`` order, reversed when ``descending``. With ``frame``
-    the cells around the grid form one node F (value +inf) present from the start: the +inf frame
-    of the duality construction, never materialised. Returns ``(births, deaths, ids, tree)``:
-    the *final* pairs (dying component never contained a tile-border cell; zero-length dropped)
-    and the contracted merge tree of the other components, as local flat indices (``h*w`` is F)
-    and each node's parent position (-1 for a root).
+
+@njit(cache=True, inline="always")
+def _offsets(width):  # type: ignore[no-untyped-def]
+    offsets = np.empty(8, np.int64)
+    for b in range(8):
+        offsets[b] = _STEPS[b][0] * width + _STEPS[b][1]
+    return offsets
+
+
+@njit(cache=True, inline="always")
+def _run_starts(seen, conn8):  # type: ignore[no-untyped-def]
+    """One neighbour bit per run of seen neighbours that are connected around the cell (one find
+    per run instead of per neighbour): 8-adjacent steps are; two axis steps are through the seen
+    diagonal between them."""
+    turned = ((seen << np.uint32(1)) | (seen >> np.uint32(7))) & np.uint32(0xFF)
+    if conn8:
+        starts = seen & ~turned
+    else:
+        seen, diagonals = seen & _AXES, turned
+        turned = ((seen << np.uint32(2)) | (seen >> np.uint32(6))) & np.uint32(0xFF)
+        starts = seen & ~(turned & diagonals)
+    return starts if starts or not seen else seen & (np.uint32(0) - seen)  # one run all around
+
+
+@njit(cache=True)
+def prepare_tile(tile, r0, c0, nrows, ncols):  # type: ignore[no-untyped-def]
+    """The (h, w) tile (any float array) with corner (r0, c0) of an (nrows, ncols) grid in the
+    padded layout of ``tile_h0`` (a ring of cells around it), computed once for both passes.
+
+    Returns the cells' padded indices in ascending ``(value, index)`` order, the padded values and,
+    per cell, the bits of its neighbours that come before it in the ascending pass (``before``:
+    tile cells of lower order) and in the descending one (``after``: tile cells of higher order
+    and ring cells outside the grid, which the dual pass joins into the +inf frame). Comparing
+    values here, in raster order, is what lets the passes skip the neighbours not yet seen
+    without a branch per neighbour.
     """
-    h, w = values.shape
+    h, w = tile.shape
+    width = w + 2
+    size = (h + 2) * width
+    padded = np.empty(h * w, np.int32)
+    values = np.full(size, np.inf)
+    for i in range(h):
+        for j in range(w):
+            padded[i * w + j] = (i + 1) * width + j + 1
+            values[(i + 1) * width + j + 1] = tile[i, j]
+    keys = np.empty(h * w, np.uint64)
+    bits = values.view(np.uint64)
+    for t in range(h * w):
+        keys[t] = _key(values[padded[t]], bits[padded[t]])
+    order = _radix_sort(keys, padded)
+    offsets = _offsets(width)
+    before = np.zeros(size, np.uint8)
+    for b in (0, 1, 2, 7):  # branch-free, so it vectorises; ties go to the lower index
+        o, bit = offsets[b], np.uint8(b)
+        for k in range(width, size - width):
+            before[k] |= np.uint8(values[k + o] <= values[k]) << bit
+    for b in range(3, 7):
+        o, bit = offsets[b], np.uint8(b)
+        for k in range(width, size - width):
+            before[k] |= np.uint8(values[k + o] < values[k]) << bit
+    after = ~before
+    outside = (r0 == 0, r0 + h == nrows, c0 == 0, c0 + w == ncols)
+    for i in range(1, h + 1):
+        step = 1 if i == 1 or i == h else max(w - 1, 1)  # border cells only
+        for j in range(1, w + 1, step):
+            k = i * width + j
+            for b in range(8):
+                ii, jj = i + _STEPS[b][0], j + _STEPS[b][1]
+                if 0 < ii <= h and 0 < jj <= w:
+                    continue
+                bit = np.uint8(1 << b)
+                before[k] &= ~bit
+                ring_outside = (
+                    (ii == 0 and outside[0])
+                    or (ii == h + 1 and outside[1])
+                    or (jj == 0 and outside[2])
+                    or (jj == w + 1 and outside[3])
+                )
+                after[k] = after[k] | bit if ring_outside else after[k] & ~bit
+    return order, values, before, after
+
+
+@njit(cache=True)
+def tile_h0(values, order, bits, conn8, descending, frame, h, w, r0, c0, nrows, ncols):  # type: ignore[no-untyped-def]
+    """H0 of the (h, w) tile with corner (r0, c0) of an (nrows, ncols) grid, from ``prepare_tile``.
+
+    Cells are processed along ``order``, reversed when ``descending``, each joined to the
+    neighbours that ``bits`` (``before`` or ``after``) marks, all eight or the axis ones. With
+    ``frame`` the cells around the grid form one node F (value +inf) present from the start: the
+    +inf frame of the duality construction, never materialised. Returns ``(pairs, ids, vals,
+    tree)``: the (n, 2) *final* pairs, (death, birth) when ``descending`` (dying component never
+    contained a tile-border cell; zero-length dropped), and the contracted merge tree of the other
+    components: global cell ids (``nrows * ncols`` is F), values and each node's parent position
+    (-1: root).
+    """
     n = h * w
     width = w + 2
     frame_node = (h + 2) * width
-    flat = values.ravel()
-    order = stable_argsort(flat)
-    # Padded layout: a ring of cells around the tile, pointing at F where it lies outside the grid
-    # (dual pass) and unseen otherwise, so the neighbour loop needs no bounds checks.
-    parent = np.full(frame_node + 1, _UNSEEN, np.int32)
-    if frame:
-        parent[frame_node] = -2
-        for jj in range(width):
-            if r0 == 0:
-                parent[jj] = frame_node
-            if r0 + h == nrows:
-                parent[frame_node - width + jj] = frame_node
-        for ii in range(h + 2):
-            if c0 == 0:
-                parent[ii * width] = frame_node
-            if c0 + w == ncols:
-                parent[ii * width + width - 1] = frame_node
-    if conn8:
-        offsets = np.array([-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1])
-    else:
-        offsets = np.array([-width, -1, 1, width])
+    offsets = _offsets(width)
+    parent = np.empty(frame_node + 1, np.int32)
+    terminal = np.zeros(frame_node + 1, np.bool_)  # tile-border cells and F
+    if frame:  # the ring cells outside the grid are F (the others are never joined)
+        parent[:frame_node] = frame_node
+    for jj in range(width):
+        terminal[width + jj] |= r0 > 0
+        terminal[frame_node - 2 * width + jj] |= r0 + h < nrows
+    for ii in range(h + 2):
+        terminal[ii * width + 1] |= c0 > 0
+        terminal[ii * width + w] |= c0 + w < ncols
     births = np.empty(n, np.float64)
     deaths = np.empty(n, np.float64)
     n_pairs = 0
     touched = np.zeros(frame_node + 1, np.bool_)
-    terminal = np.zeros(frame_node + 1, np.bool_)
-    top = np.full(frame_node + 1, -1, np.int32)
+    top = np.empty(frame_node + 1, np.int32)
     tree_parent = np.full(frame_node + 1, -1, np.int32)
     pruned = np.zeros(frame_node + 1, np.bool_)
     nodes = np.empty(n + 1, np.int32)
     n_nodes = 0
     if frame:
+        parent[frame_node] = -2
         touched[frame_node] = True
         terminal[frame_node] = True
         top[frame_node] = frame_node
         nodes[0] = frame_node
         n_nodes = 1
-    top_cut = r0 > 0
-    bottom_cut = r0 + h < nrows
-    left_cut = c0 > 0
-    right_cut = c0 + w < ncols
-    roots = np.empty(8, np.int64)
     for t in range(n):
-        k = order[n - 1 - t] if descending else order[t]
-        i = k // w
-        j = k - i * w
-        kp = k + width + 1 + 2 * i
-        n_roots = 0
+        kp = order[n - 1 - t] if descending else order[t]
         elder = -1
-        for m in range(offsets.size):
-            q = kp + offsets[m]
-            if parent[q] == _UNSEEN:
-                continue
+        merged = False
+        inherits = False  # a root merged away here had touched the border
+        m = _run_starts(np.uint32(bits[kp]), conn8)
+        while m:
+            q = kp + offsets[trailing_zeros(m)]  # type: ignore[call-arg]
+            m &= m - np.uint32(1)
             r = _find_root(parent, q)
-            seen = False
-            for s in range(n_roots):
-                if roots[s] == r:
-                    seen = True
-            if not seen:
-                roots[n_roots] = r
-                n_roots += 1
-                if elder < 0 or parent[r] > parent[elder]:
-                    elder = r
-        border = (
-            (i == 0 and top_cut)
-            or (i == h - 1 and bottom_cut)
-            or (j == 0 and left_cut)
-            or (j == w - 1 and right_cut)
-        )
-        terminal[kp] = border
-        if n_roots == 0:
+            if r == elder:
+                continue
+            if elder < 0:
+                elder = r
+                continue
+            merged = True
+            if parent[r] > parent[elder]:
+                r, elder = elder, r
+            parent[r] = elder
+            tree_parent[top[r]] = kp
+            # touched is only written after the loop, so it reads as before this cell.
+            if touched[r]:
+                inherits = True
+            else:
+                pruned[top[r]] = True
+                if values[r] != values[kp]:  # F never dies: it is the eldest
+                    births[n_pairs] = values[r]
+                    deaths[n_pairs] = values[kp]
+                    n_pairs += 1
+        border = terminal[kp]
+        if elder < 0:
             parent[kp] = -3 - t
             touched[kp] = border
             top[kp] = kp
@@ -186,32 +269,29 @@ def tile_h0(values, descending, conn8, frame, r0, c0, nrows, ncols):  # type: ig
             n_nodes += 1
             continue
         parent[kp] = elder
-        for s in range(n_roots):
-            r = roots[s]
-            if r == elder:
-                continue
-            parent[r] = elder
-            tree_parent[top[r]] = kp
-            if touched[r]:
-                touched[elder] = True
-                continue
-            pruned[top[r]] = True
-            birth = flat[r - width - 1 - 2 * (r // width - 1)]  # F never dies: it is the eldest
-            if birth != flat[k]:
-                births[n_pairs] = birth
-                deaths[n_pairs] = flat[k]
-                n_pairs += 1
-        touched[elder] = touched[elder] or border
-        if n_roots > 1 or border:
+        if inherits or border:
+            touched[elder] = True
+        if merged or border:
             nodes[n_nodes] = kp
             n_nodes += 1
             tree_parent[top[elder]] = kp
             top[elder] = kp
-    ids, tree = _contract(nodes[:n_nodes], tree_parent, pruned, terminal)
-    # Back from padded to tile-local flat indices (F becomes h*w).
-    rows = ids // width - 1
-    local = np.where(ids == frame_node, n, ids - width - 1 - 2 * rows)
-    return births[:n_pairs], deaths[:n_pairs], local, tree
+    found = np.empty((n_pairs, 2), np.float64)
+    found[:, int(descending)] = births[:n_pairs]
+    found[:, 1 - int(descending)] = deaths[:n_pairs]
+    local, tree = _contract(nodes[:n_nodes], tree_parent, pruned, terminal)
+    ids = np.empty(local.size, np.int64)
+    vals = np.empty(local.size, np.float64)
+    for m in range(local.size):
+        x = local[m]
+        row = x // width - 1
+        ids[m] = (
+            nrows * ncols
+            if x == frame_node
+            else (r0 + row) * ncols + c0 + x - (row + 1) * width - 1
+        )
+        vals[m] = np.inf if x == frame_node else values[x]
+    return found, ids, vals, tree
 
 
 @njit(cache=True)
@@ -248,39 +328,90 @@ def _contract(nodes, tree_parent, pruned, terminal):  # type: ignore[no-untyped-
 
 
 @njit(cache=True)
-def graph_h0(vals, ids, order, indptr, indices, descending):  # type: ignore[no-untyped-def]
-    """H0 of a vertex-valued graph (CSR adjacency) along ``order``: pairs and root indices."""
-    n = vals.size
-    parent = np.full(n, -1, np.int64)
-    births = np.empty(n, np.float64)
-    deaths = np.empty(n, np.float64)
-    n_pairs = 0
+def merge_h0(ids, vals, above, edge_u, edge_v, descending):  # type: ignore[no-untyped-def]
+    """H0 of merge-tree nodes glued by extra edges: (births, deaths, values of the roots).
+
+    ``ids`` and ``vals`` list the nodes (global cell ids; equal ids, as the frame's in several
+    trees, are one node), ``above`` each entry's parent entry (-1: none) and ``edge_u``,
+    ``edge_v`` the cell ids joined by cross-tile edges. Nodes are processed in ``(value, id)``
+    order, reversed when ``descending``.
+    """
+    n = ids.size
+    by_id = _radix_sort(ids.astype(np.uint64), np.arange(n))
+    sorted_ids = ids[by_id]
+    order = _radix_sort(_float_keys(vals[by_id]), by_id.copy())
+    # A node's index is its rank in the processing order, so the elder of two roots is the one
+    # with the smaller index (the larger when descending).
+    node = np.empty(n, np.int64)
+    node_vals = np.empty(n, np.float64)
+    m = -1
     for t in range(n):
-        u = order[n - 1 - t] if descending else order[t]
+        e = order[t]
+        if t == 0 or ids[e] != ids[order[t - 1]]:
+            m += 1
+            node_vals[m] = vals[e]
+        node[e] = m
+    m += 1
+    n_tree = 0
+    for e in range(n):
+        n_tree += above[e] >= 0
+    n_edges = n_tree + edge_u.size
+    src = np.empty(n_edges, np.int64)
+    dst = np.empty(n_edges, np.int64)
+    k = 0
+    for e in range(n):
+        if above[e] >= 0:
+            src[k] = node[e]
+            dst[k] = node[above[e]]
+            k += 1
+    src[n_tree:] = node[by_id[np.searchsorted(sorted_ids, edge_u)]]
+    dst[n_tree:] = node[by_id[np.searchsorted(sorted_ids, edge_v)]]
+    indptr = np.zeros(m + 1, np.int64)
+    for e in range(n_edges):
+        indptr[src[e] + 1] += 1
+        indptr[dst[e] + 1] += 1
+    for u in range(m):
+        indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    neighbours = np.empty(2 * n_edges, np.int64)
+    for side in range(2):  # every edge from its first end, then from its second one
+        for e in range(n_edges):
+            a, b = (src[e], dst[e]) if side == 0 else (dst[e], src[e])
+            neighbours[fill[a]] = b
+            fill[a] += 1
+    parent = np.full(m, -1, np.int64)
+    births = np.empty(m, np.float64)
+    deaths = np.empty(m, np.float64)
+    n_pairs = 0
+    for t in range(m):
+        u = m - 1 - t if descending else t
         parent[u] = u
         elder = u
         for e in range(indptr[u], indptr[u + 1]):
-            q = indices[e]
+            q = neighbours[e]
             if parent[q] < 0 or q == u:
                 continue
             r = _find(parent, q)
             e_root = _find(parent, elder)
             if r == e_root:
                 continue
-            if _older(vals, ids, r, e_root, descending):
+            if (r > e_root) if descending else (r < e_root):
                 young, elder = e_root, r
             else:
                 young, elder = r, e_root
             parent[young] = elder
-            if young != u and vals[young] != vals[u]:
-                births[n_pairs] = vals[young]
-                deaths[n_pairs] = vals[u]
+            if young != u and node_vals[young] != node_vals[u]:
+                births[n_pairs] = node_vals[young]
+                deaths[n_pairs] = node_vals[u]
                 n_pairs += 1
         parent[u] = _find(parent, u)
-    roots = np.empty(n, np.int64)
     n_roots = 0
-    for u in range(n):
+    for u in range(m):
+        n_roots += parent[u] == u
+    roots = np.empty(n_roots, np.float64)
+    n_roots = 0
+    for u in range(m):
         if parent[u] == u:
-            roots[n_roots] = u
+            roots[n_roots] = node_vals[u]
             n_roots += 1
-    return births[:n_pairs], deaths[:n_pairs], roots[:n_roots]
+    return births[:n_pairs], deaths[:n_pairs], roots

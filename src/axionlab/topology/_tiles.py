@@ -100,27 +100,32 @@ def persist_tile(task: TileTask) -> TileResult:
         block = task.values.open()[r0:r1, c0:c1]
     else:
         block = task.values
-    tile = np.ascontiguousarray(block, dtype=np.float64)
-    if np.isnan(tile).any():
+    if np.isnan(block).any():
         raise InputError(
             f"values contains NaN (in rows {r0}:{r1}, columns {c0}:{c1}); replace NaN losses "
             "explicitly (e.g. with np.inf) before calling"
         )
     nrows, ncols = task.grid_shape
+    order, padded, before, after = _kernels.prepare_tile(block, r0, c0, nrows, ncols)
     final: list[Diagram] = []
     trees: list[MergeTree] = []
     for dim in range(task.max_dim + 1):
         dual = dim == 1
-        conn8 = task.conn8 != dual
-        births, deaths, local, tree = _kernels.tile_h0(
-            tile, dual, conn8, dual, r0, c0, nrows, ncols
+        found, ids, vals, tree = _kernels.tile_h0(
+            padded,
+            order,
+            after if dual else before,
+            task.conn8 != dual,
+            dual,
+            dual,
+            r1 - r0,
+            c1 - c0,
+            r0,
+            c0,
+            nrows,
+            ncols,
         )
-        final.append(pairs(deaths, births) if dual else pairs(births, deaths))
-        width = c1 - c0
-        frame = local == tile.size
-        rows, cols = np.divmod(local.astype(np.int64), width)
-        ids = np.where(frame, nrows * ncols, (rows + r0) * ncols + cols + c0)
-        vals = np.where(frame, np.inf, tile.ravel()[np.minimum(local, tile.size - 1)])
+        final.append(found)
         trees.append(MergeTree(ids, vals, tree))
     return TileResult(tuple(final), tuple(trees))
 
@@ -194,27 +199,16 @@ def _merge(
     descending: bool,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """H0 of the tiles' merge trees glued by cross-tile edges: (births, deaths, root births)."""
-    ids = np.concatenate([t.ids for t in trees])
-    vals = np.concatenate([t.values for t in trees])
     starts = np.cumsum([0] + [t.ids.size for t in trees[:-1]])
-    child = np.concatenate(
-        [np.flatnonzero(t.parent >= 0) + s for t, s in zip(trees, starts, strict=True)]
-    )
     above = np.concatenate(
-        [t.parent[t.parent >= 0] + s for t, s in zip(trees, starts, strict=True)]
+        [np.where(t.parent >= 0, t.parent + s, -1) for t, s in zip(trees, starts, strict=True)]
     )
-    # The frame node appears in several tiles; every other id in exactly one.
-    node_ids, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    node_vals = vals[first]
-    u = np.concatenate([inverse[child], np.searchsorted(node_ids, edges[0])])
-    v = np.concatenate([inverse[above], np.searchsorted(node_ids, edges[1])])
-    src = np.concatenate([u, v])
-    dst = np.concatenate([v, u])
-    by_src = np.argsort(src, kind="stable")
-    indptr = np.zeros(node_ids.size + 1, np.int64)
-    np.cumsum(np.bincount(src, minlength=node_ids.size), out=indptr[1:])
-    order = np.lexsort((node_ids, node_vals))
-    births, deaths, roots = _kernels.graph_h0(
-        node_vals, node_ids, order, indptr, dst[by_src], descending
+    births, deaths, roots = _kernels.merge_h0(
+        np.concatenate([t.ids for t in trees]),
+        np.concatenate([t.values for t in trees]),
+        above,
+        edges[0],
+        edges[1],
+        descending,
     )
-    return births, deaths, node_vals[roots]
+    return births, deaths, roots
