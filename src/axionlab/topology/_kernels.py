@@ -276,9 +276,7 @@ def tile_h0(values, order, bits, conn8, descending, frame, h, w, r0, c0, nrows, 
             n_nodes += 1
             tree_parent[top[elder]] = kp
             top[elder] = kp
-    found = np.empty((n_pairs, 2), np.float64)
-    found[:, int(descending)] = births[:n_pairs]
-    found[:, 1 - int(descending)] = deaths[:n_pairs]
+    found = _oriented(births[:n_pairs], deaths[:n_pairs], descending)
     local, tree = _contract(nodes[:n_nodes], tree_parent, pruned, terminal)
     ids = np.empty(local.size, np.int64)
     vals = np.empty(local.size, np.float64)
@@ -292,6 +290,15 @@ def tile_h0(values, order, bits, conn8, descending, frame, h, w, r0, c0, nrows, 
         )
         vals[m] = np.inf if x == frame_node else values[x]
     return found, ids, vals, tree
+
+
+@njit(cache=True)
+def _oriented(births, deaths, descending):  # type: ignore[no-untyped-def]
+    """(n, 2) pairs, (death, birth) when ``descending`` (the dual pass maps them to H1 so)."""
+    found = np.empty((births.size, 2), np.float64)
+    found[:, int(descending)] = births
+    found[:, 1 - int(descending)] = deaths
+    return found
 
 
 @njit(cache=True)
@@ -328,13 +335,15 @@ def _contract(nodes, tree_parent, pruned, terminal):  # type: ignore[no-untyped-
 
 
 @njit(cache=True)
-def merge_h0(ids, vals, above, edge_u, edge_v, descending):  # type: ignore[no-untyped-def]
-    """H0 of merge-tree nodes glued by extra edges: (births, deaths, values of the roots).
+def merge_h0(ids, vals, above, edge_u, edge_v, descending, box, nrows, ncols):  # type: ignore[no-untyped-def]
+    """H0 of merge-tree nodes glued by extra edges, in the format of ``tile_h0``.
 
     ``ids`` and ``vals`` list the nodes (global cell ids; equal ids, as the frame's in several
     trees, are one node), ``above`` each entry's parent entry (-1: none) and ``edge_u``,
     ``edge_v`` the cell ids joined by cross-tile edges. Nodes are processed in ``(value, id)``
-    order, reversed when ``descending``.
+    order, reversed when ``descending``. The nodes are the cells of the tile ``box`` (r0, r1, c0,
+    c1) of an (nrows, ncols) grid: pairs whose component touched the box border towards the rest
+    of the grid (or the frame) are left to the returned contracted tree, as in ``tile_h0``.
     """
     n = ids.size
     by_id = _radix_sort(ids.astype(np.uint64), np.arange(n))
@@ -343,29 +352,115 @@ def merge_h0(ids, vals, above, edge_u, edge_v, descending):  # type: ignore[no-u
     # A node's index is its rank in the processing order, so the elder of two roots is the one
     # with the smaller index (the larger when descending).
     node = np.empty(n, np.int64)
+    node_ids = np.empty(n, np.int64)
     node_vals = np.empty(n, np.float64)
     m = -1
     for t in range(n):
         e = order[t]
         if t == 0 or ids[e] != ids[order[t - 1]]:
             m += 1
+            node_ids[m] = ids[e]
             node_vals[m] = vals[e]
         node[e] = m
     m += 1
+    indptr, neighbours = _adjacency(
+        node,
+        above,
+        node[by_id[np.searchsorted(sorted_ids, edge_u)]],
+        node[by_id[np.searchsorted(sorted_ids, edge_v)]],
+        m,
+    )
+    r0, r1, c0, c1 = box
+    terminal = np.empty(m, np.bool_)
+    for u in range(m):
+        row, col = node_ids[u] // ncols, node_ids[u] % ncols
+        terminal[u] = (
+            node_ids[u] == nrows * ncols
+            or (row == r0 and r0 > 0)
+            or (row == r1 - 1 and r1 < nrows)
+            or (col == c0 and c0 > 0)
+            or (col == c1 - 1 and c1 < ncols)
+        )
+    parent = np.empty(m, np.int64)
+    births = np.empty(m, np.float64)
+    deaths = np.empty(m, np.float64)
+    n_pairs = 0
+    touched = np.zeros(m, np.bool_)
+    top = np.empty(m, np.int64)
+    tree_parent = np.full(m, -1, np.int64)
+    pruned = np.zeros(m, np.bool_)
+    nodes = np.empty(m, np.int64)
+    n_nodes = 0
+    for t in range(m):
+        u = m - 1 - t if descending else t
+        elder = -1
+        merged = False
+        inherits = False
+        for e in range(indptr[u], indptr[u + 1]):
+            q = neighbours[e]
+            if (q <= u) if descending else (q >= u):  # not processed yet (or a self-loop)
+                continue
+            r = _find_root(parent, q)
+            if r == elder:
+                continue
+            if elder < 0:
+                elder = r
+                continue
+            merged = True
+            if parent[r] > parent[elder]:
+                r, elder = elder, r
+            parent[r] = elder
+            tree_parent[top[r]] = u
+            if touched[r]:
+                inherits = True
+            else:
+                pruned[top[r]] = True
+                if node_vals[r] != node_vals[u]:
+                    births[n_pairs] = node_vals[r]
+                    deaths[n_pairs] = node_vals[u]
+                    n_pairs += 1
+        border = terminal[u]
+        if elder < 0:
+            parent[u] = -3 - t
+            touched[u] = border
+            top[u] = u
+            nodes[n_nodes] = u
+            n_nodes += 1
+            continue
+        parent[u] = elder
+        if inherits or border:
+            touched[elder] = True
+        if merged or border:
+            nodes[n_nodes] = u
+            n_nodes += 1
+            tree_parent[top[elder]] = u
+            top[elder] = u
+    local, tree = _contract(nodes[:n_nodes], tree_parent, pruned, terminal)
+    return (
+        _oriented(births[:n_pairs], deaths[:n_pairs], descending),
+        node_ids[local],
+        node_vals[local],
+        tree,
+    )
+
+
+@njit(cache=True)
+def _adjacency(node, above, cross_u, cross_v, m):  # type: ignore[no-untyped-def]
+    """CSR adjacency of ``m`` nodes: tree edges (entry -> ``above`` entry) and cross edges."""
     n_tree = 0
-    for e in range(n):
+    for e in range(node.size):
         n_tree += above[e] >= 0
-    n_edges = n_tree + edge_u.size
+    n_edges = n_tree + cross_u.size
     src = np.empty(n_edges, np.int64)
     dst = np.empty(n_edges, np.int64)
     k = 0
-    for e in range(n):
+    for e in range(node.size):
         if above[e] >= 0:
             src[k] = node[e]
             dst[k] = node[above[e]]
             k += 1
-    src[n_tree:] = node[by_id[np.searchsorted(sorted_ids, edge_u)]]
-    dst[n_tree:] = node[by_id[np.searchsorted(sorted_ids, edge_v)]]
+    src[n_tree:] = cross_u
+    dst[n_tree:] = cross_v
     indptr = np.zeros(m + 1, np.int64)
     for e in range(n_edges):
         indptr[src[e] + 1] += 1
@@ -374,44 +469,9 @@ def merge_h0(ids, vals, above, edge_u, edge_v, descending):  # type: ignore[no-u
         indptr[u + 1] += indptr[u]
     fill = indptr[:-1].copy()
     neighbours = np.empty(2 * n_edges, np.int64)
-    for side in range(2):  # every edge from its first end, then from its second one
-        for e in range(n_edges):
-            a, b = (src[e], dst[e]) if side == 0 else (dst[e], src[e])
-            neighbours[fill[a]] = b
-            fill[a] += 1
-    parent = np.full(m, -1, np.int64)
-    births = np.empty(m, np.float64)
-    deaths = np.empty(m, np.float64)
-    n_pairs = 0
-    for t in range(m):
-        u = m - 1 - t if descending else t
-        parent[u] = u
-        elder = u
-        for e in range(indptr[u], indptr[u + 1]):
-            q = neighbours[e]
-            if parent[q] < 0 or q == u:
-                continue
-            r = _find(parent, q)
-            e_root = _find(parent, elder)
-            if r == e_root:
-                continue
-            if (r > e_root) if descending else (r < e_root):
-                young, elder = e_root, r
-            else:
-                young, elder = r, e_root
-            parent[young] = elder
-            if young != u and node_vals[young] != node_vals[u]:
-                births[n_pairs] = node_vals[young]
-                deaths[n_pairs] = node_vals[u]
-                n_pairs += 1
-        parent[u] = _find(parent, u)
-    n_roots = 0
-    for u in range(m):
-        n_roots += parent[u] == u
-    roots = np.empty(n_roots, np.float64)
-    n_roots = 0
-    for u in range(m):
-        if parent[u] == u:
-            roots[n_roots] = node_vals[u]
-            n_roots += 1
-    return births[:n_pairs], deaths[:n_pairs], roots
+    for e in range(n_edges):
+        neighbours[fill[src[e]]] = dst[e]
+        fill[src[e]] += 1
+        neighbours[fill[dst[e]]] = src[e]
+        fill[dst[e]] += 1
+    return indptr, neighbours

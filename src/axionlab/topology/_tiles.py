@@ -20,7 +20,10 @@ from numpy.typing import NDArray
 from axionlab.errors import InputError
 from axionlab.execute import Executor
 from axionlab.topology import _kernels
-from axionlab.topology._diagrams import Diagram, concat, pairs
+from axionlab.topology._diagrams import Diagram
+
+_CACHE_SIDE = 160
+_CACHE_CELLS = _CACHE_SIDE**2
 
 
 @dataclass(frozen=True)
@@ -105,21 +108,41 @@ def persist_tile(task: TileTask) -> TileResult:
             f"values contains NaN (in rows {r0}:{r1}, columns {c0}:{c1}); replace NaN losses "
             "explicitly (e.g. with np.inf) before calling"
         )
+    sub = cache_tile(block.shape)
+    corners = [(i, j) for i in range(0, r1 - r0, sub[0]) for j in range(0, c1 - c0, sub[1])]
+    parts = [_persist_part(block[i : i + sub[0], j : j + sub[1]], task, i, j) for i, j in corners]
+    final: list[Diagram] = []
+    trees: list[MergeTree] = []
+    for dim in range(task.max_dim + 1):
+        found, tree = _merge(
+            [p[1][dim] for p in parts], (r0, r1, c0, c1), sub, task.grid_shape, task.conn8, dim == 1
+        )
+        final.append(np.concatenate([*(p[0][dim] for p in parts), found]))
+        trees.append(tree)
+    return TileResult(tuple(final), tuple(trees))
+
+
+def _persist_part(
+    part: NDArray[np.generic], task: TileTask, i: int, j: int
+) -> tuple[list[Diagram], list[MergeTree]]:
+    """Final pairs and merge tree per dimension of the sub-tile at offset (i, j) of the task."""
+    r0, c0 = task.rows[0] + i, task.cols[0] + j
     nrows, ncols = task.grid_shape
-    order, padded, before, after = _kernels.prepare_tile(block, r0, c0, nrows, ncols)
+    order, values, before, after = _kernels.prepare_tile(part, r0, c0, nrows, ncols)
     final: list[Diagram] = []
     trees: list[MergeTree] = []
     for dim in range(task.max_dim + 1):
         dual = dim == 1
+        h, w = part.shape
         found, ids, vals, tree = _kernels.tile_h0(
-            padded,
+            values,
             order,
             after if dual else before,
             task.conn8 != dual,
             dual,
             dual,
-            r1 - r0,
-            c1 - c0,
+            h,
+            w,
             r0,
             c0,
             nrows,
@@ -127,7 +150,16 @@ def persist_tile(task: TileTask) -> TileResult:
         )
         final.append(found)
         trees.append(MergeTree(ids, vals, tree))
-    return TileResult(tuple(final), tuple(trees))
+    return final, trees
+
+
+def cache_tile(shape: tuple[int, ...]) -> tuple[int, int]:
+    """A sub-tile of about 25k cells: its union-find arrays stay in the CPU cache (L2), and the
+    merge of the sub-tiles' borders stays small."""
+    nrows, ncols = shape
+    if nrows == 1 or ncols == 1:
+        return min(nrows, _CACHE_CELLS), min(ncols, _CACHE_CELLS)
+    return min(nrows, _CACHE_SIDE), min(ncols, _CACHE_SIDE)
 
 
 def plan_tiles(
@@ -153,37 +185,63 @@ def run_tiles(
     executor: Executor,
 ) -> list[Diagram]:
     """Persistence diagrams of a 2-D grid computed tile by tile through ``executor``."""
-    nrows, ncols = values.shape
     results = executor.map(persist_tile, plan_tiles(values, tile, conn8, max_dim))
+    return merge_tiles(results, values.shape, tile, conn8)
+
+
+def merge_tiles(
+    results: list[TileResult], shape: tuple[int, int], tile: tuple[int, int], conn8: bool
+) -> list[Diagram]:
+    """The diagrams of a grid from its tiles' results, which are consumed (``results`` is left
+    empty and each tile's pairs are released once copied), so the pairs of a 10⁸-cell grid are
+    not held twice."""
+    dims = range(len(results[0].final))
+    finals = [[r.final[dim] for r in results] for dim in dims]
+    trees = [[r.trees[dim] for r in results] for dim in dims]
+    results.clear()
     diagrams = []
-    for dim in range(max_dim + 1):
-        dual = dim == 1
-        edges = _cross_edges(nrows, ncols, tile, conn8 != dual)
-        births, deaths, roots = _merge([r.trees[dim] for r in results], edges, dual)
-        finals = [r.final[dim] for r in results]
-        if dual:  # the frame's class is the only root: reduced homology drops it
-            diagrams.append(concat(*finals, pairs(deaths, births)))
+    for dim in dims:
+        found, tree = _merge(trees[dim], (0, shape[0], 0, shape[1]), tile, shape, conn8, dim == 1)
+        trees[dim] = []
+        if dim == 1:  # the frame's class is the only root: reduced homology drops it
+            diagrams.append(_gather(finals[dim], found))
         else:
+            roots = tree.values[tree.parent < 0]
             essential = np.stack([roots, np.full(roots.size, np.inf)], axis=1)
-            diagrams.append(concat(*finals, pairs(births, deaths), essential))
+            diagrams.append(_gather(finals[dim], found, essential))
     return diagrams
 
 
+def _gather(parts: list[Diagram], *more: Diagram) -> Diagram:
+    """Concatenate ``parts`` and ``more`` into one diagram, emptying ``parts`` as it goes."""
+    out = np.empty((sum(len(p) for p in parts) + sum(len(m) for m in more), 2))
+    parts.reverse()
+    parts += reversed(more)
+    at = 0
+    while parts:
+        part = parts.pop()
+        out[at : at + len(part)] = part
+        at += len(part)
+    return out
+
+
 def _cross_edges(
-    nrows: int, ncols: int, tile: tuple[int, int], conn8: bool
+    box: tuple[int, int, int, int], tile: tuple[int, int], ncols: int, conn8: bool
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Grid edges between cells of different tiles, as pairs of global cell ids."""
+    """Grid edges between cells of different tiles of ``box`` (r0, r1, c0, c1), tiles cut from
+    its corner, as pairs of global cell ids."""
+    r0, r1, c0, c1 = box
     us: list[NDArray[np.int64]] = []
     vs: list[NDArray[np.int64]] = []
-    r = np.arange(nrows, dtype=np.int64)
-    c = np.arange(ncols, dtype=np.int64)
-    for cut in range(tile[1], ncols, tile[1]):
+    r = np.arange(r0, r1, dtype=np.int64)
+    c = np.arange(c0, c1, dtype=np.int64)
+    for cut in range(c0 + tile[1], c1, tile[1]):
         us.append(r * ncols + cut - 1)
         vs.append(r * ncols + cut)
         if conn8:
             us += [r[:-1] * ncols + cut - 1, r[1:] * ncols + cut - 1]
             vs += [r[1:] * ncols + cut, r[:-1] * ncols + cut]
-    for cut in range(tile[0], nrows, tile[0]):
+    for cut in range(r0 + tile[0], r1, tile[0]):
         us.append((cut - 1) * ncols + c)
         vs.append(cut * ncols + c)
         if conn8:
@@ -195,20 +253,27 @@ def _cross_edges(
 
 def _merge(
     trees: list[MergeTree],
-    edges: tuple[NDArray[np.int64], NDArray[np.int64]],
-    descending: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """H0 of the tiles' merge trees glued by cross-tile edges: (births, deaths, root births)."""
+    box: tuple[int, int, int, int],
+    tile: tuple[int, int],
+    shape: tuple[int, int],
+    conn8: bool,
+    dual: bool,
+) -> tuple[Diagram, MergeTree]:
+    """The pairs of the tiles of ``box`` glued by their cross-tile edges, and the contracted merge
+    tree of the components that touch the border of ``box`` (see ``_kernels.merge_h0``)."""
     starts = np.cumsum([0] + [t.ids.size for t in trees[:-1]])
     above = np.concatenate(
         [np.where(t.parent >= 0, t.parent + s, -1) for t, s in zip(trees, starts, strict=True)]
     )
-    births, deaths, roots = _kernels.merge_h0(
+    edges = _cross_edges(box, tile, shape[1], conn8 != dual)
+    found, ids, vals, tree = _kernels.merge_h0(
         np.concatenate([t.ids for t in trees]),
         np.concatenate([t.values for t in trees]),
         above,
         edges[0],
         edges[1],
-        descending,
+        dual,
+        box,
+        *shape,
     )
-    return births, deaths, roots
+    return found, MergeTree(ids, vals, tree)

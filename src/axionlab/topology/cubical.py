@@ -37,9 +37,6 @@ from axionlab.topology._kernels import stable_argsort
 from axionlab.topology._kernels3d import vertex_persistence
 from axionlab.topology._tiles import run_tiles
 
-_CACHE_SIDE = 160
-_CACHE_CELLS = _CACHE_SIDE**2
-
 
 def sublevel_persistence(
     values: ArrayLike, *, construction: str = "top", max_dim: int | None = None
@@ -77,18 +74,8 @@ def sublevel_persistence(
     if array.ndim == 3:
         return _persistence_3d(array, construction, top_dim)
     grid = array.reshape(1, -1) if array.ndim == 1 else array
-    return run_tiles(
-        grid, cache_tile(grid.shape), construction == "top", top_dim, InProcessExecutor()
-    )
-
-
-def cache_tile(shape: tuple[int, ...]) -> tuple[int, int]:
-    """A tile of about 25k cells: its union-find arrays stay in the CPU cache (L2), and the
-    global merge of the tiles' borders stays small."""
-    nrows, ncols = shape
-    if nrows == 1 or ncols == 1:
-        return min(nrows, _CACHE_CELLS), min(ncols, _CACHE_CELLS)
-    return min(nrows, _CACHE_SIDE), min(ncols, _CACHE_SIDE)
+    # One tile: persist_tile cuts it into cache-sized sub-tiles and merges them itself.
+    return run_tiles(grid, grid.shape, construction == "top", top_dim, InProcessExecutor())
 
 
 def _persistence_3d(array: NDArray[np.float64], construction: str, top_dim: int) -> list[Diagram]:
