@@ -18,6 +18,7 @@ from axionlab.quantum import (
     draw_pool,
     from_pauli,
     fuse_layer,
+    fused,
     haar_unitary,
     kraus_superoperator,
     pauli,
@@ -165,3 +166,24 @@ def test_invalid_sequences_raise() -> None:
         run_sequences(rho, [*layers, *draw_pool(3, 1, "haar", gen)], [[0, 2]], None)
     with pytest.raises(InputError, match=r"noise_superop must be a \(4, 4\)"):
         fuse_layer(layers[0], torch.eye(16, dtype=torch.complex128))
+
+
+@pytest.mark.parametrize("n", [3, 5, 6])
+def test_blocked_in_place_path_and_split_interleave_equal_the_plain_ones(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = torch.Generator().manual_seed(30 + n)
+    rho = mixed_states(n, 2, gen)
+    superop = NOISES["amplitude_damping"]
+    layers = draw_pool(n, 3, "haar", gen)
+    plain = [from_pauli(apply_fused(to_pauli(rho), fuse_layer(lay, superop))) for lay in layers]
+    # Every state blocked, in blocks of 64 bytes, and every interleave split down to one qubit.
+    monkeypatch.setattr(fused, "_BLOCKED_BYTES", 0)
+    monkeypatch.setattr(fused, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(fused, "_INTERLEAVE_QUBITS", 1)
+    for layer, expected in zip(layers, plain, strict=True):
+        r = to_pauli(rho)
+        out = apply_fused(r, fuse_layer(layer, superop, dense_max_qubits=0))
+        assert out.data_ptr() == r.data_ptr()  # updated in place
+        torch.testing.assert_close(from_pauli(out), expected, atol=1e-13, rtol=0)
+    torch.testing.assert_close(from_pauli(to_pauli(rho)), rho, atol=1e-15, rtol=0)
