@@ -299,13 +299,20 @@ def sequence_experiment(
         runs.append(ordered_indices(m, diversity, ordering, generator))
         runs += [ordered_indices(m, diversity, "random", generator) for _ in range(n_orderings)]
     finals = _final_states(rho0, layers, runs, superop)
+    # The full unitaries, built for the diversity measures on small registers, also evolve the
+    # noiseless ψ in one matvec per layer.
+    us = (
+        torch.stack([layer_unitary(layer) for layer in layers])
+        if n_qubits <= max_qubits_diversity
+        else None
+    )
 
     rows: list[list[float]] = []
     for idx in runs[:: n_orderings + 1]:
         rho = next(finals)
         psi = psi0
         for i in idx:
-            psi = apply_layer(psi, layers[i])
+            psi = apply_layer(psi, layers[i]) if us is None else us[i] @ psi
         outs = torch.stack([next(finals) for _ in range(n_orderings)])  # (R, d, d)
         pair_td = [
             float(trace_distance(outs[i], outs[j]))
@@ -340,17 +347,18 @@ def sequence_experiment(
         ordering_entropy_mean=c[7],
         ordering_entropy_var=c[8],
         ordering_von_neumann_mean=c[9],
-        diversity=_diversity(layers, max_qubits_diversity),
+        diversity=_diversity(us, len(layers)),
         closed_form=_closed_form(n_qubits, lengths, noise, strength, pool, layers),
     )
 
 
-def _diversity(layers: Sequence[Layer], max_qubits: int) -> Diversity:
-    if layers[0].n_qubits > max_qubits:
-        return Diversity(len(layers), None, None)
-    us = torch.stack([layer_unitary(layer) for layer in layers])
+def _diversity(unitaries: Tensor | None, k: int) -> Diversity:
+    if unitaries is None:
+        return Diversity(k, None, None)
     return Diversity(
-        len(layers), (frame_potential(us, 1), frame_potential(us, 2)), mean_commutator_norm(us)
+        k,
+        (frame_potential(unitaries, 1), frame_potential(unitaries, 2)),
+        mean_commutator_norm(unitaries),
     )
 
 

@@ -48,7 +48,7 @@ def curve_arrays(result: SequenceResult) -> dict[str, np.ndarray]:
 
 class Exp04(Protocol[Exp04Config, Exp04Point]):
     name = "exp04"
-    VERSION = "3"
+    VERSION = "4"
     Config = Exp04Config
 
     def check_inputs(self, config: Exp04Config) -> None:
