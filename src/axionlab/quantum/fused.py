@@ -17,6 +17,9 @@ every qubit into one matrix per brick pair, ``(N ⊗ N) · G · (U_a ⊗ U_b)`` 
 ``N · U_q`` for an unpaired qubit: the pairs are disjoint, so these commute and the layer's order
 (gates, then the two-qubit gates, then the noise) holds inside each. Layers on up to
 :data:`DENSE_MAX_QUBITS` qubits become one dense ``4^n × 4^n`` matrix, one matmul per step.
+States of 4 MB and more are updated in place in two cache-blocked passes (:func:`apply_fused`),
+and :func:`run_sequences` runs many sequences at once. Only Hermitian ``ρ`` have real
+coordinates; :func:`to_pauli` refuses others.
 """
 
 from __future__ import annotations
@@ -63,9 +66,8 @@ def pauli_basis(
     one = torch.tensor(_PAULI_1, dtype=dtype, device=device)
     out = one
     for _ in range(k - 1):
-        out = torch.einsum("aij,bkl->abikjl", out, one).reshape(
-            4 * len(out), *2 * (2 * out.shape[-1],)
-        )
+        side = 2 * out.shape[-1]
+        out = torch.einsum("aij,bkl->abikjl", out, one).reshape(4 * len(out), side, side)
     return out
 
 
