@@ -75,6 +75,20 @@ def test_smooth_odd_shapes_match_gudhi_across_cache_tiles(construction: str, see
 
 
 @pytest.mark.parametrize("construction", ["top", "vertex"])
+def test_tiles_larger_than_the_cache_tile_match_untiled_and_gudhi(construction: str) -> None:
+    """Tiles of 170 x 333 are cut into 160 x 160 sub-tiles merged down to the tile's border, then
+    merged across tiles: both levels, on plateaus, ties and ±inf, with partial tiles at the edges."""
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 4, (347, 411)).astype(float)
+    values[rng.random(values.shape) < 0.03] = np.inf
+    values[rng.random(values.shape) < 0.01] = -np.inf
+    mono = sublevel_persistence(values, construction=construction)
+    assert_same(mono, gudhi_diagrams(values, construction))
+    tiled = sublevel_persistence_tiled(values, tile=(170, 333), construction=construction)
+    assert_same(tiled, mono)
+
+
+@pytest.mark.parametrize("construction", ["top", "vertex"])
 def test_one_dimensional_and_three_dimensional(construction: str) -> None:
     rng = np.random.default_rng(0)
     line = rng.integers(0, 5, 400).astype(float)

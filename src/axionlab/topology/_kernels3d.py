@@ -94,6 +94,7 @@ def _cell_star(k, t, top, shape, strides, cubes, out):  # type: ignore[no-untype
     ``top`` holds the top-vertex rank of every such cell; they are written to ``out``.
     """
     count = 0
+    at = (k // strides[0], _coordinate(k, 1, shape, strides), k % shape[2])  # once, not per corner
     for p in range(1 if cubes else 3):  # a square's normal axis; cubes span all three
         for corner in range(8):
             u = k
@@ -101,7 +102,7 @@ def _cell_star(k, t, top, shape, strides, cubes, out):  # type: ignore[no-untype
             for a in range(3):
                 d = corner >> a & 1
                 if cubes or a != p:
-                    ok = ok and d <= _coordinate(k, a, shape, strides) < shape[a] - 1 + d
+                    ok = ok and d <= at[a] < shape[a] - 1 + d
                     u -= d * strides[a]
                 else:
                     ok = ok and d == 0
@@ -144,7 +145,7 @@ def _tops(rank, shape, strides):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped-def]
     n = flat.size
-    parent = np.empty(n, np.int64)
+    parent = np.empty(n, np.int32)
     births = np.empty(n, np.float64)
     deaths = np.empty(n, np.float64)
     star = np.empty(6, np.int64)
@@ -253,7 +254,7 @@ def _pivot(heap, size):  # type: ignore[no-untyped-def]
 def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ignore[no-untyped-def]
     n = flat.size
     n_edges = 3 * n
-    owner = np.full(n_edges, _NONE, np.int64)  # square id (apparent) or -2 - pool column
+    owner = np.full(n_edges, _NONE, np.int32)  # square id (apparent) or -2 - pool column
     pool = np.empty(1024, np.int64)
     starts = np.zeros(1025, np.int64)
     n_pool = 0
@@ -340,7 +341,7 @@ def vertex_persistence(values, order, dims):  # type: ignore[no-untyped-def]
     strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
     flat = values.ravel()
     n = flat.size
-    rank = np.empty(n, np.int64)
+    rank = np.empty(n, np.int32)
     rank[order] = np.arange(n)
     positive = np.zeros(3 * n, np.bool_)
     empty = np.empty(0, np.float64)

@@ -5,8 +5,14 @@ whose dying component never contained a tile-border cell is final: that componen
 of the global sublevel set too and dies into an elder one at the same cell. Every other component
 is summarised by its contracted merge tree (births, merges and border cells at their values);
 the trees of all tiles, glued by the grid edges that cross tile borders, form a small graph whose
-H0 supplies the remaining pairs. H1 uses the same machinery on the dual filtration (descending
-order, complementary connectivity, the +inf frame as one shared node).
+H0 supplies the remaining pairs (:func:`axionlab.topology._kernels.merge_h0`). H1 uses the same
+machinery on the dual filtration (descending order, complementary connectivity, the +inf frame as
+one shared node).
+
+The scheme runs on two levels: a task tile (what an executor distributes) is cut into sub-tiles of
+about 25k cells, whose union-find arrays stay in the L2 cache, and their trees are merged down to
+the tree of the task tile's own border, which is all the global merge sees. The monolithic
+:func:`~axionlab.topology.sublevel_persistence` is the case of one task tile.
 """
 
 from __future__ import annotations
