@@ -2,8 +2,10 @@
 
 A torch simulator (CPU or CUDA, ``complex128`` by default, device taken from the inputs or the
 generator) of n-qubit state vectors and density matrices. Local gates and channels act on the
-``(2,) * n`` tensor layout by ``tensordot`` (:mod:`axionlab.quantum.channels`), so 12-qubit density
-matrices are practical on a CPU. All randomness comes from an explicit ``torch.Generator``.
+``(2,) * n`` tensor layout by ``tensordot`` (:mod:`axionlab.quantum.channels`); noisy sequences run
+as fused layers on real Pauli coordinates, many systems at once (:mod:`axionlab.quantum.fused`),
+so 12-qubit density matrices are practical on a CPU. All randomness comes from an explicit
+``torch.Generator``.
 
 Definitions of the lab's notions (computed by :func:`sequence_experiment`):
 
