@@ -34,6 +34,8 @@ from numba import njit
 from axionlab.topology._kernels import _find
 
 _NONE = -1
+# The corners of a cell around a vertex (bit a: one step down axis a) by decreasing offset.
+_CORNERS = (7, 3, 5, 1, 6, 2, 4, 0)
 
 
 @njit(cache=True, inline="always")
@@ -62,28 +64,24 @@ def _edge_top(e, rank, strides):  # type: ignore[no-untyped-def]
     return max(rank[u], rank[u + strides[e % 3]])
 
 
-@njit(cache=True)
-def _insertion_sort(ids, count):  # type: ignore[no-untyped-def]
-    for a in range(1, count):
-        x = ids[a]
-        b = a - 1
-        while b >= 0 and ids[b] > x:
-            ids[b + 1] = ids[b]
-            b -= 1
-        ids[b + 1] = x
+@njit(cache=True, inline="always")
+def _coordinates(k, shape, strides):  # type: ignore[no-untyped-def]
+    return k // strides[0], _coordinate(k, 1, shape, strides), k % shape[2]
 
 
 @njit(cache=True)
 def _edge_star(k, t, rank, shape, strides, out):  # type: ignore[no-untyped-def]
     """Ids of the edges whose top vertex is ``k`` (rank ``t``), ascending, in ``out``."""
     count = 0
+    at = _coordinates(k, shape, strides)
+    for a in range(3):  # edges to lower neighbours first: their ids 3 * (k - stride) + a ascend
+        if at[a] > 0 and rank[k - strides[a]] < t:
+            out[count] = 3 * (k - strides[a]) + a
+            count += 1
     for a in range(3):
-        c = _coordinate(k, a, shape, strides)
-        for q, ok in ((k - strides[a], c > 0), (k + strides[a], c < shape[a] - 1)):
-            if ok and rank[q] < t:
-                out[count] = 3 * min(k, q) + a
-                count += 1
-    _insertion_sort(out, count)
+        if at[a] < shape[a] - 1 and rank[k + strides[a]] < t:
+            out[count] = 3 * k + a
+            count += 1
     return count
 
 
@@ -94,9 +92,9 @@ def _cell_star(k, t, top, shape, strides, cubes, out):  # type: ignore[no-untype
     ``top`` holds the top-vertex rank of every such cell; they are written to ``out``.
     """
     count = 0
-    at = (k // strides[0], _coordinate(k, 1, shape, strides), k % shape[2])  # once, not per corner
-    for p in range(1 if cubes else 3):  # a square's normal axis; cubes span all three
-        for corner in range(8):
+    at = _coordinates(k, shape, strides)  # once, not per corner
+    for corner in _CORNERS:  # lowest vertex u = k - offset ascending, so ids 3 * u + p ascend
+        for p in range(1 if cubes else 3):  # a square's normal axis; cubes span all three
             u = k
             ok = True
             for a in range(3):
@@ -110,7 +108,6 @@ def _cell_star(k, t, top, shape, strides, cubes, out):  # type: ignore[no-untype
             if ok and top[cell] == t:
                 out[count] = cell
                 count += 1
-    _insertion_sort(out, count)
     return count
 
 
@@ -153,17 +150,18 @@ def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped
     for t in range(n):
         k = order[t]
         parent[k] = k
+        a = k  # the root of k's component, kept up to date instead of found per edge
         for s in range(_edge_star(k, t, rank, shape, strides, star)):
             e = star[s]
             u = e // 3
             q = u if u != k else u + strides[e % 3]
-            a = _find(parent, k)
             b = _find(parent, q)
             if a == b:
                 positive[e] = True
                 continue
             young, old = (a, b) if rank[a] > rank[b] else (b, a)
             parent[young] = old
+            a = old
             births[m] = flat[young]  # a root is its component's first vertex
             deaths[m] = flat[k]
             m += 1
