@@ -17,6 +17,8 @@ from axionlab.landscape import (
     loss_plane,
     random_directions,
 )
+from axionlab.models import SMALL_MODELS, build_model
+from axionlab.repro import torch_generator
 
 
 def _reference(model, x, y, center, dirs, coefs):
@@ -207,9 +209,9 @@ class _SmallCNN(nn.Module):
     [
         (False, False, "loop+affine"),
         (False, True, "loop+affine+channels_last"),
-        (False, None, "+affine"),  # auto: either layout may win the timing
-        (True, None, "+affine"),  # the channels-last loop cannot run `view`: it drops out
-        (False, "auto-forced", "+affine+channels_last"),  # auto never overrides an explicit True
+        (False, None, ""),  # auto: either path (affine or not, either layout) may win the timing
+        (True, None, ""),  # the channels-last loop cannot run `view`: it drops out
+        (False, "auto-forced", "+channels_last"),  # auto never overrides an explicit True
     ],
 )
 def test_image_layouts_equal_plain_eval_loop(tiny, use_view, channels_last, expected):
@@ -234,6 +236,13 @@ def test_image_layouts_equal_plain_eval_loop(tiny, use_view, channels_last, expe
     ref = _plane_reference(model, x, y, dirs, surface)
     assert np.abs(surface.values - ref).max() <= 1e-5
     assert expected in surface.strategy
+    if strategy == "auto":
+        assert surface.strategy in {
+            f"{name}{affine}{layout}"
+            for name in ("loop", "vmap")
+            for affine in ("", "+affine")
+            for layout in ("", "+channels_last")
+        }
     if use_view:
         # the loop cannot `view` channels-last activations, so that candidate drops out; under
         # vmap the batched view works and may win the timing
@@ -256,3 +265,143 @@ def test_cpu_workers_use_cache_sized_chunks_with_equal_values():
     local = loss_plane(wide, F.cross_entropy, (x, y), dirs, steps=5)
     pooled = loss_plane(wide, F.cross_entropy, (x, y), dirs, steps=5, executor=_PicklingExecutor())
     assert np.abs(local.values - pooled.values).max() <= 1e-6
+
+
+def _bn_mlp(track: bool = True) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(5, 8),
+        nn.BatchNorm1d(8, track_running_stats=track),
+        nn.Dropout(0.3),
+        nn.ReLU(),
+        nn.Linear(8, 3),
+    )
+    with torch.no_grad():
+        model[1].weight.uniform_(0.5, 1.5)
+        if track:
+            model[1].running_mean.uniform_(-0.2, 0.2)
+            model[1].running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("track", "ignore_1d", "chain"),
+    [
+        (True, True, ["1", "2"]),  # BatchNorm off every direction, then dropout: absorbed
+        (True, False, []),  # BatchNorm's weight moves: the prefix stops at the Linear
+        (False, True, []),  # batch statistics even in eval mode: not affine per example
+    ],
+)
+def test_affine_prefix_absorbs_fixed_batchnorm_and_dropout(tiny, track, ignore_1d, chain):
+    from axionlab.landscape._common import eval_semantics
+    from axionlab.landscape.surface import _Evaluator, _Options, _Task
+
+    model = _bn_mlp(track)
+    x, y = tiny.make_data()
+    dirs = random_directions(
+        model, 2, ignore_1d=ignore_1d, generator=torch.Generator().manual_seed(3)
+    )
+    options = _Options(None, None, "loop", True, None, None, None, False)
+    center = {n: p.detach() for n, p in model.named_parameters()}
+    task = _Task(model, F.cross_entropy, x, y, center, dirs, np.zeros((1, 2)), options, False)
+    with eval_semantics(model), torch.no_grad():
+        evaluator = _Evaluator(task, torch.device("cpu"))
+    assert evaluator.path.affine
+    rest_modules = {name for name, _ in evaluator.path.module.named_children()}
+    assert not set(chain) & rest_modules and (chain or "1" in rest_modules)
+    surface = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5, strategy="loop")
+    ref = _plane_reference(model, x, y, dirs, surface)
+    assert np.abs(surface.values - ref).max() <= 1e-5
+    assert surface.strategy == "loop+affine"
+
+
+def test_auto_decision_is_reused_and_retuned_when_it_no_longer_runs(tiny, monkeypatch):
+    from axionlab.landscape import surface as surface_module
+
+    monkeypatch.setattr(surface_module, "_DECISIONS", {})
+    x, y = torch.randn(12, 2, 6, 6), torch.randint(0, 3, (12,))
+    runs_nhwc, needs_nchw = _SmallCNN(use_view=False), _SmallCNN(use_view=True)
+    needs_nchw.load_state_dict(runs_nhwc.state_dict())
+    dirs = random_directions(runs_nhwc, 2, generator=torch.Generator().manual_seed(1))
+    first = loss_plane(runs_nhwc, F.cross_entropy, (x, y), dirs, steps=9, points_per_batch=2)
+    (key,) = surface_module._DECISIONS
+    decision = surface_module._DECISIONS[key]
+    again = loss_plane(runs_nhwc, F.cross_entropy, (x, y), dirs, steps=9, points_per_batch=2)
+    assert again.strategy == first.strategy and surface_module._DECISIONS == {key: decision}
+    np.testing.assert_allclose(again.values, first.values, rtol=0, atol=1e-6)
+    # same structure, but `view` fails on channels-last activations: a cached channels-last
+    # loop is dropped and the grid tuned afresh, with the plain-loop values
+    paths = [(a, c) for a in (True, False) for c in (False, True)]
+    surface_module._DECISIONS[key] = ("loop", paths.index((True, True)))
+    other = loss_plane(needs_nchw, F.cross_entropy, (x, y), dirs, steps=9, points_per_batch=2)
+    assert other.strategy != "loop+affine+channels_last"
+    assert np.abs(other.values - _plane_reference(needs_nchw, x, y, dirs, other)).max() <= 1e-5
+
+
+def test_auto_does_not_try_vmap_where_its_trial_would_not_pay(tiny, monkeypatch):
+    from axionlab.landscape import surface as surface_module
+
+    monkeypatch.setattr(surface_module, "_DECISIONS", {})
+    monkeypatch.setattr(surface_module, "_VMAP_MIN_DISPATCH_SHARE", 0.0)  # always worth a try
+    model, (x, y) = tiny.make_mlp(), tiny.make_data()
+    dirs = random_directions(model, 2, generator=torch.Generator().manual_seed(2))
+    # 2 vmap batches of 8 points exceed 5% of a 9×9 grid: the loop, undecided for later grids
+    small = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=9)
+    assert small.strategy.startswith("loop") and surface_module._DECISIONS == {}
+    large = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=19)  # 361 points: tried
+    assert len(surface_module._DECISIONS) == 1
+    assert np.abs(large.values - _plane_reference(model, x, y, dirs, large)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", SMALL_MODELS)
+@pytest.mark.parametrize("strategy", ["loop", "auto"])
+def test_zoo_planes_equal_plain_eval_loop(tiny, name, strategy):
+    """Every small zoo model (patch embeddings, depthwise convs, attention, residuals): the
+    affine prefix, the planned loop and the tuner's paths keep the plain loop's values."""
+    model = build_model(name, (3, 8, 8), 4, generator=torch_generator(0, name))
+    gen = torch.Generator().manual_seed(5)
+    # stored channels-last, as a data pipeline may hand it over: convs then return such strides
+    x = torch.randn(6, 8, 8, 3, generator=gen).permute(0, 3, 1, 2)
+    y = torch.randint(0, 4, (6,), generator=gen)
+    snap = tiny.snapshot(model)
+    dirs = random_directions(model, 2, generator=torch.Generator().manual_seed(1))
+    surface = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5, strategy=strategy)
+    ref = _plane_reference(model, x, y, dirs, surface)
+    assert np.abs(surface.values - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+    tiny.assert_unchanged(model, snap)
+
+
+class _Residual(nn.Module):
+    """A Linear output read twice (ReLU and the skip): its ReLU must not run in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.mid, self.out = nn.Linear(5, 8), nn.Linear(8, 8), nn.Linear(8, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(x @ torch.ones(5, 5) + x)  # not a Linear: allocated as usual
+        a = self.inp(h)
+        b = self.mid(F.relu(a)) + a
+        return self.out(b.relu())
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)), _Residual]
+)
+def test_planned_loop_module_is_bitwise_the_model(make):
+    from axionlab.landscape.surface import _planned
+
+    torch.manual_seed(0)
+    model = make().eval()
+    planned = _planned(model, owns_input=False)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        outputs = []
+        for n in (7, 7, 4):  # buffers reused, then re-made for another batch size
+            x = torch.randn(n, 5, generator=gen)
+            kept = x.clone()
+            outputs.append((planned(x), model(x)))
+            assert torch.equal(*outputs[-1])
+            assert torch.equal(x, kept)  # the input is never written
+        assert all(torch.equal(a, b) for a, b in outputs)  # an output is never a reused buffer
+    assert not any(type(m).__name__ == "_Into" for m in model.modules())  # model untouched
