@@ -5,17 +5,25 @@ The loss at θ* + Σ_d c_d D_d (θ* the model's parameters, D_d directions) is e
 the full evaluation set, which is loaded once onto the target device. The caller's model is never
 modified. Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets", §4–5.
 
-Speed. Three things decide throughput on CPU and GPU:
+Speed. These decide throughput on CPU and GPU:
 
 * *Strategy.* ``"loop"`` runs one batched forward per grid point (large matmuls, best on CPU for
   non-trivial models); ``"vmap"`` evaluates ``points_per_batch`` points at once with
-  ``torch.func.vmap`` (wins when per-point work is small, and on GPU). ``"auto"`` times both on
-  the first grid points (whose results are kept) and uses the faster for the rest; on CUDA it
-  always uses ``vmap``.
-* *Affine first layer.* When the input feeds straight into a ``Linear``/``Conv`` layer, its output
+  ``torch.func.vmap`` (wins when per-point work is small, and on GPU). ``"auto"`` times the
+  loop with and without the affine prefix (and image layouts) on the first grid points (whose
+  results are kept), tries ``vmap`` on CPU only where per-call overhead is a large share of a
+  point and the trial costs ≤ 5% of the grid, and keeps the decision per model structure and
+  data shape for later grids; on CUDA it always uses ``vmap``. Its choice depends on timings, so
+  its values may differ between runs by float rounding (~1e-7 relative); the protocols pin
+  ``"loop"``, which is bit-reproducible.
+* *Affine prefix.* When the input feeds straight into a ``Linear``/``Conv`` layer, its output
   is affine in the coefficients: X·W(c)ᵀ = X·W*ᵀ + Σ_d c_d X·D_dᵀ. The terms are computed once and
-  each point only adds them up, removing the first layer's matmul from every point. Found with
-  ``torch.fx``; models it cannot trace are evaluated plainly.
+  each point only adds them up, removing the first layer's matmul from every point; eval-mode
+  BatchNorm, dropout, identity and flatten right after it join the prefix when their parameters
+  are off every direction. Found with ``torch.fx``; models it cannot trace are evaluated plainly.
+* *Kept buffers.* The loop writes each point's parameters, the prefix's combination and hidden
+  ``Linear`` outputs into tensors kept across points (a fresh large tensor per point is paged in
+  by the OS again and again), with the same arithmetic as the plain forward.
 * *Image layout.* Convolutions in oneDNN (CPU) and cuDNN run faster on channels-last (NHWC)
   activations; for 4-D inputs ``"auto"`` also times that layout (a small CNN's plane on digits ran
   1.7x faster with it on CPU). The first layer's cached terms are stored in that layout, so no
@@ -201,7 +209,8 @@ def loss_plane(
     max_examples
         Use the first ``max_examples`` examples; ``None`` (default) uses the full set.
     strategy
-        ``"loop"``, ``"vmap"`` or ``"auto"`` (time both, keep the faster); see the module notes.
+        ``"loop"``, ``"vmap"`` or ``"auto"`` (time the candidates, keep the fastest); see the
+        module notes.
     exploit_affine
         Precompute the first layer's affine terms when the model allows it.
     channels_last
