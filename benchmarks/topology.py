@@ -158,7 +158,7 @@ def main(sides: list[int]) -> None:
 
 
 def main3d(side: int, tools: list[str]) -> None:
-    print(f"| grid {side}³ | construction | {' | '.join(tools)} (CPU-s / peak extra MB) | pairs |")
+    print(f"| grid {side}³ | construction | {' | '.join(tools)} | pairs |  (CPU-s / extra MB)")
     print(f"|---|---|{'---|' * len(tools)}---|")
     for kind in ("smooth", "noise"):
         for construction in ("vertex", "top"):
@@ -226,13 +226,14 @@ def worker_tiled(side: int, workers: int, tile: int) -> None:
     diagrams = sublevel_persistence_tiled(values, tile=tile, executor=executor)
     wall = time.perf_counter() - start
     extra = [_proc(p.pid, "VmHWM") - r for p, r in zip(procs, rss, strict=True)]
-    cpu_s = sum(sum(p.cpu_times()[:2]) - c for p, c in zip(procs, cpu, strict=True))
+    cpu_s = [sum(p.cpu_times()[:2]) - c for p, c in zip(procs, cpu, strict=True)]
     executor.close()
     print(
         json.dumps(
             {
                 "wall_s": wall,
-                "cpu_s": cpu_s,
+                "cpu_s": sum(cpu_s),
+                "cpu_s_by_process": cpu_s,
                 "extra_mb": sum(extra),
                 "extra_mb_by_process": extra,
                 "merge_s": merge[0],
@@ -245,7 +246,7 @@ def worker_tiled(side: int, workers: int, tile: int) -> None:
 
 def main_tiled(sides: list[int], workers: list[int], tile: int) -> None:
     print(
-        f"| grid | workers | wall s | CPU-s | peak extra MB (driver + workers) "
+        f"| grid | workers | wall s | CPU-s (driver + workers) | peak extra MB (driver + workers) "
         f"| global merge wall s (share) "
         f"| merge CPU-s (share) | pairs H0 / H1 |  (tile {tile})"
     )
@@ -259,7 +260,8 @@ def main_tiled(sides: list[int], workers: list[int], tile: int) -> None:
                 continue
             share, cpu_share = r["merge_s"] / r["wall_s"], r["merge_cpu_s"] / r["cpu_s"]
             print(
-                f"| {side}² | {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['extra_mb']:.0f} "
+                f"| {side}² | {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+                f"({' + '.join(f'{c:.1f}' for c in r['cpu_s_by_process'])}) | {r['extra_mb']:.0f} "
                 f"({' + '.join(f'{m:.0f}' for m in r['extra_mb_by_process'])}) | "
                 f"{r['merge_s']:.2f} ({share:.0%}) | {r['merge_cpu_s']:.2f} ({cpu_share:.0%}) | "
                 f"{' / '.join(map(str, r['pairs']))} |",

@@ -77,7 +77,7 @@ def test_smooth_odd_shapes_match_gudhi_across_cache_tiles(construction: str, see
 @pytest.mark.parametrize("construction", ["top", "vertex"])
 def test_tiles_larger_than_the_cache_tile_match_untiled_and_gudhi(construction: str) -> None:
     """Tiles of 170 x 333 are cut into 160 x 160 sub-tiles merged down to the tile's border, then
-    merged across tiles: both levels, on plateaus, ties and ±inf, with partial tiles at the edges."""
+    merged across tiles: both levels, on plateaus, ties and ±inf, with partial tiles at the edge."""
     rng = np.random.default_rng(7)
     values = rng.integers(0, 4, (347, 411)).astype(float)
     values[rng.random(values.shape) < 0.03] = np.inf

@@ -1,4 +1,5 @@
-"""Numba kernels for sublevel-set H0 on grids (union-find with the elder rule).
+"""Numba kernels for sublevel-set H0 on grid tiles and on their merged trees (union-find with the
+elder rule).
 
 Every kernel processes cells in the total order ``(value, index)`` (ascending) or its exact reverse
 (descending, used for the dual pass of H1), and breaks ties between roots with the same order, so
