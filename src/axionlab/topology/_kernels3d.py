@@ -28,12 +28,41 @@ lowest vertex ``u`` and normal axis ``p``; cube ``u`` has lowest vertex ``u``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from axionlab.topology._kernels import _find
 
 _NONE = -1
+_AHEAD = 32  # vertices ahead in the order whose stars are prefetched
+
+
+def _prefetch_hint(typingctx, array, index):  # type: ignore[no-untyped-def]
+    """Hint the CPU to load ``array[index]`` into the cache (the passes are DRAM-latency bound)."""
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        kind = signature.args[0]
+        view = context.make_array(kind)(context, builder, args[0])
+        item = cgutils.get_item_pointer(context, builder, kind, view, [args[1]])  # type: ignore[no-untyped-call]
+        pointer = builder.bitcast(item, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        hint = ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32])
+        function = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0")  # type: ignore[no-untyped-call]
+        read, keep, data = (ir.Constant(i32, c) for c in (0, 3, 1))  # llvm.prefetch's hints
+        builder.call(function, [pointer, read, keep, data])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
+_prefetch: Any = intrinsic(_prefetch_hint)  # called from kernels as _prefetch(array, index)
+
+
 # The corners of a cell around a vertex (bit a: one step down axis a) by decreasing offset.
 _CORNERS = (7, 3, 5, 1, 6, 2, 4, 0)
 
@@ -149,6 +178,15 @@ def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped
     m = 0
     for t in range(n):
         k = order[t]
+        if t + _AHEAD < n:
+            ahead = order[t + _AHEAD]
+            for u in (ahead - strides[0], ahead - strides[1], ahead, ahead + strides[1]):
+                if 0 <= u < n:
+                    _prefetch(rank, u)
+                    _prefetch(parent, u)
+            if ahead + strides[0] < n:
+                _prefetch(rank, ahead + strides[0])
+                _prefetch(parent, ahead + strides[0])
         parent[k] = k
         a = k  # the root of k's component, kept up to date instead of found per edge
         for s in range(_edge_star(k, t, rank, shape, strides, star)):
@@ -182,6 +220,17 @@ def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-u
     n_negative = 0
     for t in range(n - 1, -1, -1):
         k = order[t]
+        if t >= _AHEAD:
+            ahead = order[t - _AHEAD]
+            for u in (
+                ahead,
+                ahead - strides[1],
+                ahead - strides[0],
+                ahead - strides[0] - strides[1],
+            ):
+                if u >= 0:
+                    _prefetch(square_top, 3 * u)
+                    _prefetch(parent, u)
         for s in range(_cell_star(k, t, square_top, shape, strides, False, star) - 1, -1, -1):
             sq = star[s]
             u = sq // 3
@@ -263,6 +312,13 @@ def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ig
     m = 0
     for j in range(negative.size - 1, -1, -1):  # ascending order
         sq = negative[j]
+        if j >= _AHEAD:
+            ahead = negative[j - _AHEAD] // 3
+            for u in (ahead, ahead + strides[1], ahead + strides[0]):
+                if u < n:
+                    _prefetch(rank, u)
+                    _prefetch(positive, 3 * u)
+                    _prefetch(owner, 3 * u)
         key = _NONE
         _square_edges(sq, strides, edges)
         for e in edges:
