@@ -307,7 +307,7 @@ def test_forgetting_curve_prose_to_code(tmp_path) -> None:  # type: ignore[no-un
 def test_strategies_for_classifiers_refuse_a_token_stream(name: str) -> None:
     stream = [_token_task(0, seed=10), _token_task(1, seed=20)]
     config = TrainConfig(optimizer="adam", lr=1e-3, steps=2, batch_size=4)
-    with pytest.raises(InputError, match="per-token|sequence|\\(B, C\\)"):
+    with pytest.raises(InputError, match=r"per-token|sequence|\(B, C\)"):
         run_stream(
             lambda outputs: HFLogits(_gpt2(vocab=outputs)),
             stream,
