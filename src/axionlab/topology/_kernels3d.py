@@ -208,13 +208,15 @@ def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped
 
 @njit(cache=True)
 def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-untyped-def]
-    """H2 pairs and the negative squares, in descending order (a cube root is its first cube)."""
+    """H2 pairs, the negative squares in descending order and each one's top vertex (its value is
+    the death of the H1 class it kills; a cube root is its component's first cube)."""
     n = flat.size
     outside = n
     parent = np.arange(n + 1).astype(np.int32)
     births = np.empty(n, np.float64)
     deaths = np.empty(n, np.float64)
     negative = np.empty(3 * n, np.int32)
+    negative_top = np.empty(3 * n, np.int32)
     star = np.empty(12, np.int64)
     m = 0
     n_negative = 0
@@ -240,6 +242,7 @@ def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-u
             b = _find(parent, u - strides[p] if c > 0 else outside)
             if a == b:
                 negative[n_negative] = sq
+                negative_top[n_negative] = k
                 n_negative += 1
                 continue
             # The elder root was born first in this descending order: larger (top rank, id).
@@ -249,7 +252,7 @@ def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-u
             births[m] = flat[k]
             deaths[m] = flat[order[cube_top[a]]]
             m += 1
-    return births[:m], deaths[:m], negative[:n_negative]
+    return births[:m], deaths[:m], negative[:n_negative], negative_top[:n_negative]
 
 
 @njit(cache=True)
@@ -298,7 +301,7 @@ def _pivot(heap, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ignore[no-untyped-def]
+def _h1(flat, rank, strides, positive, negative, negative_top):  # type: ignore[no-untyped-def]
     n = flat.size
     n_edges = 3 * n
     owner = np.full(n_edges, _NONE, np.int32)  # square id (apparent) or -2 - pool column
@@ -314,7 +317,12 @@ def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ig
         sq = negative[j]
         if j >= _AHEAD:
             ahead = negative[j - _AHEAD] // 3
-            for u in (ahead, ahead + strides[1], ahead + strides[0]):
+            for u in (
+                ahead,
+                ahead + strides[1],
+                ahead + strides[0],
+                ahead + strides[0] + strides[1],
+            ):
                 if u < n:
                     _prefetch(rank, u)
                     _prefetch(positive, 3 * u)
@@ -335,8 +343,10 @@ def _h1(flat, order, rank, square_top, strides, positive, negative):  # type: ig
             )
             owner[key % n_edges] = -2 - n_pool
             n_pool += 1
-        births[m] = flat[order[key // n_edges]]
-        deaths[m] = flat[order[square_top[sq]]]
+        pivot = key % n_edges
+        u, v = pivot // 3, pivot // 3 + strides[pivot % 3]
+        births[m] = flat[u if rank[u] > rank[v] else v]  # the edge's top vertex, near the square
+        deaths[m] = flat[negative_top[j]]
         m += 1
     return births[:m], deaths[:m]
 
@@ -403,14 +413,14 @@ def vertex_persistence(values, order, dims):  # type: ignore[no-untyped-def]
         _h0(flat, order, rank, shape, strides, positive) if dims[0] or dims[1] else (empty, empty)
     )
     square_top, cube_top = _tops(rank, shape, strides)
-    b2, d2, negative = (
+    none = np.empty(0, np.int32)
+    b2, d2, negative, negative_top = (
         _h2(flat, order, square_top, cube_top, shape, strides)
         if dims[1] or dims[2]
-        else (empty, empty, np.empty(0, np.int32))
+        else (empty, empty, none, none)
     )
+    square_top = cube_top = none  # freed before the reduction
     b1, d1 = (
-        _h1(flat, order, rank, square_top, strides, positive, negative)
-        if dims[1]
-        else (empty, empty)
+        _h1(flat, rank, strides, positive, negative, negative_top) if dims[1] else (empty, empty)
     )
     return b0, d0, b1, d1, b2, d2
