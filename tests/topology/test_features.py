@@ -86,3 +86,17 @@ def test_diagram_features_scale_free_variants() -> None:
         if key.endswith(("_norm", "count_above", "entropy", "count")):
             assert scaled[key] == pytest.approx(value)
     assert "h0_count_above" not in diagram_features([DIAGRAM])
+
+
+def test_summaries_do_not_depend_on_the_order_pairs_are_listed_in():
+    """Tiles and workers may list a diagram's pairs in any order: every summary is bitwise the
+    same for any permutation (sums are taken over sorted lifetimes / pairs)."""
+    rng = np.random.default_rng(0)
+    values = rng.random((40, 40))
+    births = rng.random(500) * 0.9
+    diagram = np.column_stack([births, births + rng.random(500) ** 3])
+    diagram[:3, 1] = np.inf
+    shuffled = diagram[rng.permutation(len(diagram))]
+    assert diagram_features([diagram], values=values) == diagram_features([shuffled], values=values)
+    for summary in (persistence_image, lambda d: persistence_landscape(d, np.linspace(0, 1, 50))):
+        assert np.array_equal(summary(diagram), summary(shuffled))

@@ -219,13 +219,17 @@ def _normalised(diagram: ArrayLike, values: ArrayLike | None) -> Diagram:
 
 
 def _lifetimes(diagram: ArrayLike, values: ArrayLike | None) -> FloatArray:
+    """Finite lifetimes in ascending order: a diagram is a multiset, so every sum over it is
+    taken in one order whatever order the kernels (tiles, workers) listed the pairs in."""
     pts = _normalised(diagram, values)
     life = pts[:, 1] - pts[:, 0]
-    return life[np.isfinite(life)]
+    return np.sort(life[np.isfinite(life)])
 
 
 def _capped(diagram: ArrayLike, values: ArrayLike | None) -> Diagram:
+    """Finite pairs (capped at the range's top with ``values``) sorted by (birth, death)."""
     pts = _normalised(diagram, values)
     if values is not None:
         pts = np.minimum(pts, 1.0 if np.ptp(dynamic_range(values)) > 0 else 0.0)
-    return pts[np.isfinite(pts).all(axis=1)]
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    return pts[np.lexsort((pts[:, 1], pts[:, 0]))]
