@@ -371,6 +371,21 @@ def test_zoo_planes_equal_plain_eval_loop(tiny, name, strategy):
     tiny.assert_unchanged(model, snap)
 
 
+class _ConvNet(nn.Module):
+    """Conv → BN → ReLU (in place), then eval dropout hands back its input, which a skip reads
+    again: the ReLU after the dropout must not overwrite it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 2, 2), nn.BatchNorm2d(2)
+        self.drop, self.head = nn.Dropout(0.5), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn(self.conv(x.view(-1, 1, 3, 3))))
+        g = self.drop(h)
+        return self.head((torch.relu(g - 0.1) + h).flatten(1) + self.drop(h).relu().flatten(1))
+
+
 class _Residual(nn.Module):
     """A Linear output read twice (ReLU and the skip): its ReLU must not run in place."""
 
@@ -386,7 +401,8 @@ class _Residual(nn.Module):
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)), _Residual]
+    "make",
+    [lambda: nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)), _Residual, _ConvNet],
 )
 def test_planned_loop_module_is_bitwise_the_model(make):
     from axionlab.landscape.surface import _planned
@@ -398,7 +414,7 @@ def test_planned_loop_module_is_bitwise_the_model(make):
     with torch.no_grad():
         outputs = []
         for n in (7, 7, 4):  # buffers reused, then re-made for another batch size
-            x = torch.randn(n, 5, generator=gen)
+            x = torch.randn(n, 9 if make is _ConvNet else 5, generator=gen)
             kept = x.clone()
             outputs.append((planned(x), model(x)))
             assert torch.equal(*outputs[-1])

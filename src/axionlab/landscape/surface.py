@@ -91,6 +91,18 @@ _AFFINE_CACHE_BYTES = 1 << 30
 # (about one core's L2): cores then stop competing for the shared cache and memory bandwidth.
 _WORKER_CHUNK_BYTES = 1 << 20
 _MIN_WORKER_CHUNK = 64
+# Modules whose output is always a new tensor (in eval mode), which a ReLU may overwrite.
+_FRESH_OUTPUT = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+)
 # The autotuner tries vmap on CPU only when per-call overhead is at least this share of a point
 # (batching points saves at most that) and its trial costs at most _TUNING_BUDGET of the grid.
 _VMAP_MIN_DISPATCH_SHARE = 0.25
@@ -961,7 +973,8 @@ class _Into(nn.Module):
 
 def _planned(module: nn.Module, *, owns_input: bool) -> nn.Module:
     """``module`` for the per-point loop on CPU, with the same arithmetic: each hidden Linear
-    writes into an output kept across points and a ReLU that is its output's only user runs in place
+    writes into an output kept across points, and a ReLU that is the only user of such an output
+    (or of a conv or norm layer's, always a new tensor) runs in place
     (likewise on the input when ``owns_input``: a buffer the loop rewrites for every point).
 
     A fresh activation per call makes glibc hand large blocks back to the OS and fault them in
@@ -978,7 +991,7 @@ def _planned(module: nn.Module, *, owns_input: bool) -> nn.Module:
     for node in list(graph.nodes):
         if _is_relu(graph_module, node):
             source = node.args[0]
-            if source in planned and len(source.users) == 1:
+            if (source in planned or _is_fresh(graph_module, source)) and len(source.users) == 1:
                 node.op, node.target, node.args, node.kwargs = "call_method", "relu_", (source,), {}
         elif node.op == "call_module" and not node.kwargs and len(node.args) == 1:
             layer = graph_module.get_submodule(str(node.target))
@@ -995,6 +1008,14 @@ def _planned(module: nn.Module, *, owns_input: bool) -> nn.Module:
                 planned.add(into)
     graph_module.recompile()
     return graph_module
+
+
+def _is_fresh(graph_module: fx.GraphModule, node: object) -> bool:
+    """Whether ``node`` is a module call that always returns a new tensor (never a view or its
+    input, as eval dropout or flatten may), so a ReLU that is its only user may overwrite it."""
+    if not isinstance(node, fx.Node) or node.op != "call_module":
+        return False
+    return type(graph_module.get_submodule(str(node.target))) in _FRESH_OUTPUT
 
 
 def _is_relu(graph_module: fx.GraphModule, node: fx.Node) -> bool:
