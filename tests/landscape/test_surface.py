@@ -421,3 +421,52 @@ def test_planned_loop_module_is_bitwise_the_model(make):
             assert torch.equal(x, kept)  # the input is never written
         assert all(torch.equal(a, b) for a, b in outputs)  # an output is never a reused buffer
     assert not any(type(m).__name__ == "_Into" for m in model.modules())  # model untouched
+
+
+class _Tied(nn.Module):
+    """The first layer's weight tied to a later layer's: the prefix split must not freeze it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(5, 5), nn.Linear(5, 5), nn.Linear(5, 3)
+        self.b.weight = self.a.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(F.relu(self.b(F.relu(self.a(x)))))
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap", "auto"])
+def test_tied_first_layer_weights_keep_the_plain_loop_values(tiny, strategy):
+    torch.manual_seed(0)
+    model = _Tied()
+    x, y = tiny.make_data()
+    dirs = random_directions(model, 2, generator=torch.Generator().manual_seed(4))
+    surface = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=5, strategy=strategy)
+    assert np.abs(surface.values - _plane_reference(model, x, y, dirs, surface)).max() <= 1e-5
+    assert "+affine" not in surface.strategy
+
+
+def test_the_loop_runs_the_planned_module(tiny, monkeypatch):
+    """Hidden Linear outputs go through kept buffers and F.relu runs in place, per point."""
+    from axionlab.landscape import surface as surface_module
+
+    calls = {"into": 0, "relu_": 0}
+    into_forward, relu_ = surface_module._Into.forward, torch.Tensor.relu_
+
+    def counted_into(self, *args):
+        calls["into"] += 1
+        return into_forward(self, *args)
+
+    def counted_relu_(self):
+        calls["relu_"] += 1
+        return relu_(self)
+
+    monkeypatch.setattr(surface_module._Into, "forward", counted_into)
+    monkeypatch.setattr(torch.Tensor, "relu_", counted_relu_)
+    model = _Tied()
+    x, y = tiny.make_data()
+    dirs = random_directions(model, 2, generator=torch.Generator().manual_seed(4))
+    surface = loss_plane(model, F.cross_entropy, (x, y), dirs, steps=3, strategy="loop")
+    # 9 points + the centre: a and b into buffers, both F.relu on them in place; out is the output
+    assert calls == {"into": 2 * 10, "relu_": 2 * 10}
+    assert np.abs(surface.values - _plane_reference(model, x, y, dirs, surface)).max() <= 1e-5

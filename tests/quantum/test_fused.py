@@ -187,3 +187,15 @@ def test_blocked_in_place_path_and_split_interleave_equal_the_plain_ones(
         assert out.data_ptr() == r.data_ptr()  # updated in place
         torch.testing.assert_close(from_pauli(out), expected, atol=1e-13, rtol=0)
     torch.testing.assert_close(from_pauli(to_pauli(rho)), rho, atol=1e-15, rtol=0)
+
+
+def test_from_pauli_never_writes_the_callers_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Complex coordinates are not copied by ``.to`` and large states are updated in place: the
+    caller's tensor must still come back unchanged (blocking forced on a small state)."""
+    monkeypatch.setattr(fused, "_BLOCKED_BYTES", 0)
+    monkeypatch.setattr(fused, "_BLOCK_BYTES", 64)
+    rho = mixed_states(3, 2, torch.Generator().manual_seed(7))
+    r = to_pauli(rho).to(torch.complex128)
+    kept = r.clone()
+    torch.testing.assert_close(from_pauli(r), rho, atol=1e-15, rtol=0)
+    assert torch.equal(r, kept)

@@ -100,3 +100,9 @@ def test_summaries_do_not_depend_on_the_order_pairs_are_listed_in():
     assert diagram_features([diagram], values=values) == diagram_features([shuffled], values=values)
     for summary in (persistence_image, lambda d: persistence_landscape(d, np.linspace(0, 1, 50))):
         assert np.array_equal(summary(diagram), summary(shuffled))
+
+
+def test_entropy_ignores_zero_length_pairs():
+    with_zero = np.array([[0.0, 1.0], [0.5, 0.5], [0.2, 0.4]])
+    assert persistence_entropy(with_zero) == persistence_entropy(with_zero[[0, 2]])
+    assert np.isfinite(persistence_entropy(with_zero))

@@ -831,7 +831,7 @@ class _Evaluator:
                 z = self._chunk_input(i, c[None])[0]
                 with self._autocast():
                     loss = self.loss_fn(
-                        forward(self.path.module, params, self.path.constants, z), yb
+                        forward(self.path.looped, params, self.path.constants, z), yb
                     )
                 total += loss.double() * self.weights[i]
             values[p] = total.item()
@@ -939,7 +939,7 @@ def _split_affine_prefix(
         nodes.append(user)
         modules.append((name, module))
         previous = user
-    if not nodes:
+    if not nodes or _shares_parameters(model, [module for _, module in modules]):
         return None
     with graph.inserting_before(inputs[0]):
         z = graph.placeholder("affine_prefix_output")
@@ -1022,8 +1022,18 @@ def _is_relu(graph_module: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_module":
         return type(graph_module.get_submodule(str(node.target))) is nn.ReLU and not node.kwargs
     if node.op == "call_function":
-        return node.target in (torch.relu, F.relu) and len(node.args) == 1 and not node.kwargs
+        plain = node.kwargs in ({}, {"inplace": False})  # fx records F.relu(x) with inplace=False
+        return node.target in (torch.relu, F.relu) and len(node.args) == 1 and plain
     return node.op == "call_method" and node.target == "relu" and len(node.args) == 1
+
+
+def _shares_parameters(model: nn.Module, prefix: list[nn.Module]) -> bool:
+    """Whether a prefix module's parameter is tied to another name in ``model``: the rest of the
+    model would then see it under a name the prefix split takes out of the moving parameters."""
+    names: dict[int, int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        names[id(p)] = names.get(id(p), 0) + 1
+    return any(names.get(id(p), 0) > 1 for module in prefix for p in module.parameters())
 
 
 def _passes_through(name: str, module: nn.Module, fixed: Callable[[str, nn.Module], bool]) -> bool:

@@ -130,7 +130,8 @@ def from_pauli(r: Tensor) -> Tensor:
     cdtype = torch.promote_types(r.dtype, torch.complex64)
     # B[(i, j), μ] = P_μ[i, j] / 2, so that B r_q = vec ρ_q.
     b = pauli_basis(1, dtype=cdtype, device=r.device).reshape(4, 4).T / 2
-    x = apply_fused(r.reshape(-1, 4**n).to(cdtype), _product_layer(b, n))
+    # a copy: apply_fused updates large inputs in place, and a complex r would be the caller's
+    x = apply_fused(r.reshape(-1, 4**n).to(cdtype, copy=True), _product_layer(b, n))
     return _interleave(x, n, inverse=True).reshape(*batch, 2**n, 2**n)
 
 

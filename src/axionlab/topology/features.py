@@ -82,6 +82,7 @@ def persistence_entropy(diagram: ArrayLike) -> float:
     Scale invariant, so it needs no normalisation; 0 for an empty diagram.
     """
     life = _lifetimes(diagram, None)
+    life = life[life > 0]  # a zero-length pair adds 0 · log 0 = 0
     total = life.sum()
     if total <= 0:
         return 0.0
