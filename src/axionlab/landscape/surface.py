@@ -876,7 +876,7 @@ def _cache_sized_batch(model: nn.Module, x: Tensor) -> int:
     return int(min(x.shape[0], max(_MIN_WORKER_CHUNK, fitting)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: the fields hold modules and tensors
 class _Path:
     """One way to evaluate a point: the module run per point with its constants and free
     parameters, its (T, B, ...) inputs per data chunk, and buffers reused across points."""
