@@ -208,18 +208,15 @@ def _h0(flat, order, rank, shape, strides, positive):  # type: ignore[no-untyped
 
 @njit(cache=True)
 def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-untyped-def]
-    """H2 pairs, the negative squares in descending order and each one's top vertex (its value is
-    the death of the H1 class it kills; a cube root is its component's first cube)."""
+    """H2 pairs; each positive square (it creates a void) is marked ``-2 - top`` in
+    ``square_top`` (a cube root is its component's first cube)."""
     n = flat.size
     outside = n
     parent = np.arange(n + 1).astype(np.int32)
     births = np.empty(n, np.float64)
     deaths = np.empty(n, np.float64)
-    negative = np.empty(3 * n, np.int32)
-    negative_top = np.empty(3 * n, np.int32)
     star = np.empty(12, np.int64)
     m = 0
-    n_negative = 0
     for t in range(n - 1, -1, -1):
         k = order[t]
         if t >= _AHEAD:
@@ -241,18 +238,16 @@ def _h2(flat, order, square_top, cube_top, shape, strides):  # type: ignore[no-u
             a = _find(parent, u if c < shape[p] - 1 else outside)
             b = _find(parent, u - strides[p] if c > 0 else outside)
             if a == b:
-                negative[n_negative] = sq
-                negative_top[n_negative] = k
-                n_negative += 1
                 continue
             # The elder root was born first in this descending order: larger (top rank, id).
             if b != outside and (a == outside or (cube_top[a], a) > (cube_top[b], b)):
                 a, b = b, a
             parent[a] = b
+            square_top[sq] = -2 - t  # positive: no later star reads it again (its top is t)
             births[m] = flat[k]
             deaths[m] = flat[order[cube_top[a]]]
             m += 1
-    return births[:m], deaths[:m], negative[:n_negative], negative_top[:n_negative]
+    return births[:m], deaths[:m]
 
 
 @njit(cache=True)
@@ -300,23 +295,106 @@ def _pivot(heap, size):  # type: ignore[no-untyped-def]
     return _NONE, heap, size
 
 
+@njit(cache=True, inline="always")
+def _first_cofacet(e, at, t, sq, square_top, shape, strides):  # type: ignore[no-untyped-def]
+    """Whether the negative square ``sq`` (top rank ``t``) precedes every other negative square on
+    the edge ``e``, whose lowest vertex has the coordinates ``at``."""
+    w = e // 3
+    a = e % 3
+    for p in range(3):
+        if p == a:
+            continue
+        q = 3 - a - p  # the cofacet 3 * v + p spans axes a and q
+        for v, ok in ((w, at[q] < shape[q] - 1), (w - strides[q], at[q] > 0)):
+            if ok:
+                c = 3 * v + p
+                top = square_top[c]
+                if top >= 0 and (top < t or (top == t and c < sq)):
+                    return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _top_corner(sq, t, rank, strides):  # type: ignore[no-untyped-def]
+    """The vertex of rank ``t`` among the corners of square ``sq``."""
+    u = sq // 3
+    i, j = _other_axes(sq % 3)
+    for v in (u, u + strides[i], u + strides[j], u + strides[i] + strides[j]):
+        if rank[v] == t:
+            return v
+    return u
+
+
+@njit(cache=True, inline="always")
+def _edge_top_vertex(e, rank, strides):  # type: ignore[no-untyped-def]
+    u, v = e // 3, e // 3 + strides[e % 3]
+    return u if rank[u] > rank[v] else v
+
+
 @njit(cache=True)
-def _h1(flat, rank, strides, positive, negative, negative_top):  # type: ignore[no-untyped-def]
+def _h1(flat, rank, square_top, shape, strides, positive):  # type: ignore[no-untyped-def]
+    """H1 pairs of the negative squares (``square_top`` >= 0, H2 marked the positive ones).
+
+    A raster sweep pairs each square with its youngest positive edge where it is that edge's
+    oldest negative square (an apparent pair: no earlier column can hold the edge, so it is the
+    pair whatever the order of the others); only the other squares are reduced, in ascending
+    order. Zero-length pairs are not listed.
+    """
     n = flat.size
     n_edges = 3 * n
-    owner = np.full(n_edges, _NONE, np.int32)  # square id (apparent) or -2 - pool column
+    owner = np.full(n_edges, _NONE, np.int32)  # square id (its boundary) or -2 - pool column
+    births = np.empty(n_edges, np.float64)
+    deaths = np.empty(n_edges, np.float64)
+    hard = np.empty(n_edges, np.int64)  # keys top rank * n_edges + id of the squares to reduce
+    m = 0
+    n_hard = 0
+    for x in range(shape[0]):
+        for y in range(shape[1]):
+            for z in range(shape[2]):
+                u = x * strides[0] + y * strides[1] + z
+                for p in range(3):
+                    sq = 3 * u + p
+                    t = square_top[sq]
+                    if t < 0:  # no square here, or a positive one
+                        continue
+                    i, j = _other_axes(p)
+                    ui, uj = u + strides[i], u + strides[j]
+                    r00, r10, r01, r11 = rank[u], rank[ui], rank[uj], rank[ui + strides[j]]
+                    key = _NONE
+                    lift = -1  # the axis one step up to the pivot edge's lowest vertex
+                    for e, top, axis in (
+                        (3 * u + i, max(r00, r10), -1),
+                        (3 * u + j, max(r00, r01), -1),
+                        (3 * uj + i, max(r01, r11), j),
+                        (3 * ui + j, max(r10, r11), i),
+                    ):
+                        if positive[e] and top * n_edges + e > key:
+                            key = top * n_edges + e
+                            lift = axis
+                    if key == _NONE:
+                        raise RuntimeError("a negative square has no positive edge")
+                    e = key % n_edges
+                    at = (x + (lift == 0), y + (lift == 1), z + (lift == 2))
+                    if not _first_cofacet(e, at, t, sq, square_top, shape, strides):
+                        hard[n_hard] = t * n_edges + sq
+                        n_hard += 1
+                        continue
+                    owner[e] = sq
+                    birth = flat[_edge_top_vertex(e, rank, strides)]
+                    death = flat[_top_corner(sq, t, rank, strides)]
+                    if birth != death:
+                        births[m] = birth
+                        deaths[m] = death
+                        m += 1
+    hard = np.sort(hard[:n_hard])
     pool = np.empty(1024, np.int64)
     starts = np.zeros(1025, np.int64)
     n_pool = 0
     heap = np.empty(64, np.int64)
-    births = np.empty(n_edges, np.float64)
-    deaths = np.empty(n_edges, np.float64)
     edges = np.empty(4, np.int64)
-    m = 0
-    for j in range(negative.size - 1, -1, -1):  # ascending order
-        sq = negative[j]
-        if j >= _AHEAD:
-            ahead = negative[j - _AHEAD] // 3
+    for h in range(n_hard):
+        if h + _AHEAD < n_hard:
+            ahead = hard[h + _AHEAD] % n_edges // 3
             for u in (
                 ahead,
                 ahead + strides[1],
@@ -327,27 +405,26 @@ def _h1(flat, rank, strides, positive, negative, negative_top):  # type: ignore[
                     _prefetch(rank, u)
                     _prefetch(positive, 3 * u)
                     _prefetch(owner, 3 * u)
+        sq = hard[h] % n_edges
         key = _NONE
         _square_edges(sq, strides, edges)
         for e in edges:
             if positive[e]:
                 key = max(key, _edge_top(e, rank, strides) * n_edges + e)
-        e = key % n_edges
-        if key == _NONE:
-            raise RuntimeError("a negative square has no positive edge")
-        if owner[e] == _NONE:  # apparent pair: the reduced column is the boundary itself
-            owner[e] = sq
+        if owner[key % n_edges] == _NONE:  # the pivot is free: the column is the boundary itself
+            owner[key % n_edges] = sq
         else:
             heap, pool, starts, key = _reduce(
                 sq, owner, positive, rank, strides, heap, pool, starts, n_pool
             )
             owner[key % n_edges] = -2 - n_pool
             n_pool += 1
-        pivot = key % n_edges
-        u, v = pivot // 3, pivot // 3 + strides[pivot % 3]
-        births[m] = flat[u if rank[u] > rank[v] else v]  # the edge's top vertex, near the square
-        deaths[m] = flat[negative_top[j]]
-        m += 1
+        birth = flat[_edge_top_vertex(key % n_edges, rank, strides)]
+        death = flat[_top_corner(sq, hard[h] // n_edges, rank, strides)]
+        if birth != death:
+            births[m] = birth
+            deaths[m] = death
+            m += 1
     return births[:m], deaths[:m]
 
 
@@ -413,14 +490,11 @@ def vertex_persistence(values, order, dims):  # type: ignore[no-untyped-def]
         _h0(flat, order, rank, shape, strides, positive) if dims[0] or dims[1] else (empty, empty)
     )
     square_top, cube_top = _tops(rank, shape, strides)
-    none = np.empty(0, np.int32)
-    b2, d2, negative, negative_top = (
+    b2, d2 = (
         _h2(flat, order, square_top, cube_top, shape, strides)
         if dims[1] or dims[2]
-        else (empty, empty, none, none)
+        else (empty, empty)
     )
-    square_top = cube_top = none  # freed before the reduction
-    b1, d1 = (
-        _h1(flat, rank, strides, positive, negative, negative_top) if dims[1] else (empty, empty)
-    )
+    cube_top = np.empty(0, np.int32)  # freed before the reduction
+    b1, d1 = _h1(flat, rank, square_top, shape, strides, positive) if dims[1] else (empty, empty)
     return b0, d0, b1, d1, b2, d2
