@@ -44,6 +44,8 @@ def _peak_gib() -> float:
 
 
 def _job(ranks: Ranks, options: dict[str, Any]) -> dict[str, float]:
+    import transformers  # noqa: F401  (in the baseline: every HF job imports it)
+
     baseline = _peak_gib()  # the process with torch and transformers imported
     seq = options["seq"]
     gen = torch.Generator().manual_seed(0)

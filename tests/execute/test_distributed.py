@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -73,3 +75,35 @@ def test_a_result_is_data_only() -> None:
 
     with pytest.raises(pickle.UnpicklingError, match="return arrays, not tensors"):
         launch(_returns_a_tensor, None, DistributedSpec(world_size=1))
+
+
+_HELD_AFTER_FREE = """
+import sys, torch
+from axionlab.execute.distributed import release_freed_memory
+if sys.argv[1] == "release":
+    release_freed_memory()
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+big = torch.ones(2**22)  # 16 MiB: freeing it raises glibc's dynamic mmap threshold to 16 MiB
+del big
+before = rss_mib()
+blocks = [torch.ones(2**18) for _ in range(64)]  # 64 x 1 MiB, then all but the last freed
+last = blocks[-1]
+del blocks
+print(rss_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_rank_hands_freed_blocks_back_to_the_os() -> None:
+    def held(mode: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _HELD_AFTER_FREE, mode], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout)
+
+    if held("keep") < 48:  # glibc keeps the freed megabytes below the live one
+        pytest.skip("this allocator hands the freed blocks back by itself")
+    assert held("release") < 8

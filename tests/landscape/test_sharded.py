@@ -248,7 +248,7 @@ def _uneven_job(ranks: Ranks, payload: dict[str, Any]) -> dict[str, Any]:
     hessian = ShardedHessian(
         model, _token_loss, _tokens(), ranks, step=1e-2, batch_size=payload["batch_size"]
     )
-    eigen, fd = sharded_hessian_top_eigenvalues(hessian, 1, tol=1e-6, max_hvp=40, seed=SEED)
+    eigen, fd = sharded_hessian_top_eigenvalues(hessian, 1, tol=1e-10, max_hvp=40, seed=SEED)
     return {
         "plane": plane.values,
         "directions": [_gather(ranks, d) for d in dirs],

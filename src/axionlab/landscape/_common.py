@@ -120,7 +120,8 @@ def forward(model: nn.Module, params: Mapping[str, Tensor], constants: Params, x
 
 
 def check_keys(model_params: Mapping[str, Tensor], other: Mapping[str, Tensor], what: str) -> None:
-    """Raise unless ``other`` has exactly the keys and shapes of ``model_params``."""
+    """Raise unless ``other`` has exactly the keys, shapes and dtypes of ``model_params``
+    (a float64 direction on a float32 model would be cast on one path and refused on another)."""
     missing = sorted(set(model_params) - set(other))
     extra = sorted(set(other) - set(model_params))
     if missing or extra:
@@ -132,6 +133,11 @@ def check_keys(model_params: Mapping[str, Tensor], other: Mapping[str, Tensor], 
         if other[name].shape != p.shape:
             raise InputError(
                 f"{what}['{name}'] has shape {tuple(other[name].shape)}, expected {tuple(p.shape)}"
+            )
+        if other[name].dtype != p.dtype:
+            raise InputError(
+                f"{what}['{name}'] has dtype {other[name].dtype}, the model's is {p.dtype}; "
+                f"cast it with .to({p.dtype})"
             )
 
 

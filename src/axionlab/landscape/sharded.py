@@ -252,14 +252,19 @@ def _points(
         check_keys(local, direction, f"directions[{i}] (this rank's shards)")
     part = _data_slice(data, ranks.spec.shards, ranks.shard, batch_size, ranks.device)
     values = torch.zeros(len(coefficients), dtype=torch.float64, device=ranks.device)
+    # one kept buffer for c_d·D_d: a new temporary per tensor and point fragments the heap
+    sizes: dict[torch.dtype, int] = {}
+    for s in shards.values():
+        sizes[s.local.dtype] = max(sizes.get(s.local.dtype, 0), s.local.numel())
+    scratch = {t: torch.empty(n, dtype=t, device=ranks.device) for t, n in sizes.items()}
     with _moved(shards) as saved, eval_semantics(model), torch.no_grad():
         start = center_of(saved)
         for p in range(ranks.replica, len(coefficients), ranks.spec.replicas):
             for k, s in shards.items():
-                value = start[k]
+                s.local.copy_(start[k])  # θ + c_1·D_1 + c_2·D_2, rounded as the unsharded sum
+                term = scratch[s.local.dtype][: s.local.numel()].view(s.local.shape)
                 for d, coef in enumerate(coefficients[p].tolist()):
-                    value = value + coef * directions[d][k]
-                s.local.copy_(value)
+                    s.local.add_(torch.mul(directions[d][k], coef, out=term))
             total = _summed_loss(model, loss_fn, part)
             ranks.all_reduce(total, "shard")
             values[p] = total / part.total
